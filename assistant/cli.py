@@ -1,0 +1,94 @@
+"""The `assistant` command line: one typer app, one module per command in `assistant.commands`.
+
+Errors a user can fix print one line and exit with status 2; nothing prints a traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import sys
+
+import typer
+
+from assistant.errors import UserError
+
+app = typer.Typer(
+    name="assistant",
+    help="A local coding assistant that learns your repository (train, complete, serve).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from assistant import __version__
+
+        print(f"repo-assistant {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """A local coding assistant that learns your repository (train, complete, serve)."""
+
+
+def _register() -> None:
+    from assistant.commands import complete, config, serve, train
+
+    for module in (train, complete, serve, config):
+        module.register(app)
+
+
+def _quiet_libraries() -> None:
+    """Our own progress bars (rich) replace the libraries' tqdm bars and info logs."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # bitsandbytes warns at import that an optional hub-downloaded CPU kernel is missing; the fallback works.
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover
+        return
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def main() -> None:
+    # Library chatter goes to stderr at error level; stdout is for results (and the LSP stream).
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    _quiet_libraries()
+    _register()
+    try:
+        rc = app(standalone_mode=False)
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            print(f"error: disk full while writing {e.filename or 'output'}; free some space and run again "
+                  "(nothing was half-written)", file=sys.stderr)
+            sys.exit(2)
+        raise
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as e:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()

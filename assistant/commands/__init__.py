@@ -1,0 +1,1 @@
+"""One module per `assistant` command; each has `register(app)`."""

@@ -1,0 +1,236 @@
+"""Configuration: one TOML file, dataclasses with a default and help text for every key.
+
+Files are read in this order, later ones winning: built-in defaults, `~/.config/assistant/config.toml`,
+`<repo>/.assistant/config.toml`, `<repo>/assistant.toml`; then CLI flags. Every value is validated at
+load time: an unknown key or a bad value raises `UserError` naming the key, the value and what is
+allowed. `assistant config` prints the resolved configuration with its help text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from assistant.errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+
+def opt(default: Any, help: str, *, choices: tuple[Any, ...] | None = None,
+        min: float | None = None, max: float | None = None) -> Any:
+    """A config field with its help text and the values it allows."""
+    meta = {"help": help, "choices": choices, "min": min, "max": max}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class MineConfig:
+    languages: list[str] = opt(["all"], "Languages to learn from, by name (python, typescript, go, ... see "
+                               "the README), or 'all'.")
+    branch: str = opt("", "Branch or ref to mine; empty means HEAD.")
+    since: str = opt("", "Only commits after this date (anything `git log --since` accepts); empty: no limit.")
+    until: str = opt("", "Only commits before this date; empty: no limit.")
+    max_commits: int = opt(0, "Mine at most this many of the newest commits; 0: all.", min=0)
+    first_parent: bool = opt(False, "Follow only the first parent of merges (mainline history).")
+    max_file_bytes: int = opt(500_000, "Skip files larger than this many bytes.", min=1)
+    max_line_chars: int = opt(1_000, "Skip files with a line longer than this (minified or data).", min=1)
+    max_middle_lines: int = opt(30, "Longest middle (lines a hunk example asks the model to write).", min=1)
+    context_chars: int = opt(4_000, "Characters of prefix and of suffix kept around each middle.", min=100)
+    random_spans_per_file: int = opt(2, "Random fill-in-the-middle spans drawn from each file at the split point.",
+                                     min=0)
+    holdout_fraction: float = opt(0.05, "Share of the newest commits held out for evaluation.", min=0.0, max=0.9)
+    holdout_min_commits: int = opt(20, "Hold out at least this many commits when the history allows.", min=0)
+    recency_half_life_days: float = opt(180.0, "Recency weighting: an example this many days older than the "
+                                        "newest counts half as much; 0 turns weighting off.", min=0.0)
+    secrets: str = opt("drop", "What to do with an example holding a credential.", choices=("drop", "redact"))
+    seed: int = opt(0, "Seed for random spans and shuffling.")
+
+
+@dataclass
+class TrainConfig:
+    base: str = opt("tiny", "Base model: 'tiny' (built here from scratch), a Hugging Face id, or a local path.")
+    tiny_size: str = opt("small", "Size of the tiny base.", choices=("nano", "micro", "small", "base"))
+    method: str = opt("auto", "Training method; auto: full for tiny, qlora on CUDA, lora otherwise.",
+                      choices=("auto", "full", "lora", "qlora"))
+    profile: str = opt("auto", "Prompt profile (FIM template); auto: detected from the base's tokenizer.")
+    epochs: float = opt(3.0, "Passes over the training examples.", min=0.01)
+    max_steps: int = opt(0, "Stop after this many optimizer steps; 0: run the epochs.", min=0)
+    max_minutes: float = opt(0.0, "Stop training after this many minutes; 0: no limit.", min=0.0)
+    learning_rate: float = opt(0.0, "Peak learning rate; 0: 1e-3 for full training of tiny, 2e-4 for (Q)LoRA.",
+                               min=0.0)
+    batch_size: int = opt(16, "Examples per step on one device.", min=1)
+    grad_accum: int = opt(1, "Gradient accumulation steps.", min=1)
+    max_seq_len: int = opt(512, "Longest training sequence in tokens; prefix and suffix are cut to fit.", min=32)
+    warmup_ratio: float = opt(0.05, "Share of steps spent warming up the learning rate.", min=0.0, max=0.5)
+    weight_decay: float = opt(0.0, "AdamW weight decay.", min=0.0)
+    max_grad_norm: float = opt(1.0, "Gradient clipping norm.", min=0.0)
+    lora_r: int = opt(16, "LoRA rank.", min=1)
+    lora_alpha: int = opt(32, "LoRA alpha (scale = alpha / r).", min=1)
+    lora_dropout: float = opt(0.05, "LoRA dropout.", min=0.0, max=0.9)
+    lora_targets: list[str] = opt(["all-linear"], "Modules LoRA adapts: 'all-linear' or module names such as "
+                                  "q_proj, v_proj.")
+    precision: str = opt("auto", "Compute precision; auto: bf16 where the hardware supports it, else fp32.",
+                         choices=("auto", "fp32", "bf16"))
+    packing: bool = opt(True, "Pack examples padding-free (no compute spent on padding).")
+    val_fraction: float = opt(0.05, "Share of the training period kept aside for validation loss.",
+                              min=0.0, max=0.5)
+    eval_every_steps: int = opt(0, "Validation interval in steps; 0: about ten times per run.", min=0)
+    patience: int = opt(3, "Early stopping: validations without improvement before stopping; 0: off.", min=0)
+    save_every_steps: int = opt(0, "Checkpoint interval in steps; 0: at every validation.", min=0)
+    seed: int = opt(0, "Random seed for initialisation and sampling.")
+    evaluate: bool = opt(True, "Evaluate base against tuned on held-out commits after training.")
+
+
+@dataclass
+class ServerConfig:
+    backend: str = opt("transformers", "Engine that runs the model.", choices=("transformers", "llama-cpp", "openai"))
+    model_dir: str = opt("", "Model directory; empty: <workspace>/.assistant/model.")
+    base: str = opt("", "Model to serve when the workspace has no model dir (HF id or path); empty: none.")
+    profile: str = opt("auto", "Prompt profile; auto: from the model dir or the base's tokenizer.")
+    max_new_tokens: int = opt(64, "Most tokens generated for one completion.", min=1, max=2048)
+    time_budget_ms: int = opt(1000, "Return what is ready after this many milliseconds.", min=10)
+    temperature: float = opt(0.0, "Sampling temperature; 0: greedy.", min=0.0, max=2.0)
+    context_tokens: int = opt(1536, "Token budget for prefix, suffix and snippets together.", min=64)
+    suffix_share: float = opt(0.25, "Share of the context budget given to the suffix.", min=0.0, max=0.9)
+    snippet_share: float = opt(0.25, "Share of the budget for snippets from other open files.", min=0.0, max=0.9)
+    threads: int = opt(0, "CPU threads for generation; 0: all cores.", min=0)
+    openai_url: str = opt("http://127.0.0.1:8080/v1", "Base URL of an OpenAI-compatible server (openai backend).")
+    openai_model: str = opt("", "Model name sent to the OpenAI-compatible server.")
+    openai_api_key_env: str = opt("", "Environment variable holding the API key, if the server needs one.")
+    telemetry: bool = opt(True, "Record shown/accepted completions locally under .assistant/ (never sent).")
+
+
+@dataclass
+class EvalConfig:
+    limit: int = opt(300, "Evaluate at most this many held-out examples; 0: all.", min=0)
+    bootstrap: int = opt(1000, "Bootstrap resamples for confidence intervals.", min=10)
+    max_new_tokens: int = opt(64, "Most tokens generated per example.", min=1)
+    humaneval_samples: int = opt(10, "Samples per problem for pass@k.", min=1)
+    humaneval_temperature: float = opt(0.8, "Sampling temperature for pass@k.", min=0.0, max=2.0)
+    sandbox_timeout_s: float = opt(10.0, "Wall-clock limit for one problem's tests.", min=0.1)
+
+
+@dataclass
+class ExportConfig:
+    outtype: str = opt("f16", "Precision of the unquantized GGUF.", choices=("f16", "f32"))
+    quant: list[str] = opt(["q8_0"], "Quantized GGUF files to write (e.g. q8_0, q4_k_m); empty: none.")
+
+
+@dataclass
+class Config:
+    mine: MineConfig = field(default_factory=MineConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+
+SECTIONS: dict[str, type] = get_type_hints(Config)
+
+
+def user_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "assistant" / "config.toml"
+
+
+def config_files(repo: Path | None) -> list[Path]:
+    """The config files that exist, lowest precedence first."""
+    candidates = [user_config_path()]
+    if repo is not None:
+        candidates += [repo / ".assistant" / "config.toml", repo / "assistant.toml"]
+    return [p for p in candidates if p.is_file()]
+
+
+def load_config(repo: Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Resolve the configuration for `repo`: defaults, then files, then `overrides` ("section.key": value).
+
+    Overrides whose value is None are ignored, so CLI options can pass their unset flags straight in.
+    """
+    cfg = Config()
+    for path in config_files(repo):
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise UserError(f"config {path}: not valid TOML ({e}); fix the file or remove it") from e
+        for section, values in data.items():
+            if section not in SECTIONS:
+                raise UserError(f"config {path}: unknown section [{section}]; allowed: {', '.join(SECTIONS)}")
+            if not isinstance(values, dict):
+                raise UserError(f"config {path}: '{section}' must be a table ([{section}])")
+            for key, value in values.items():
+                set_value(cfg, f"{section}.{key}", value, source=str(path))
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            set_value(cfg, dotted, value, source="command line")
+    return cfg
+
+
+def set_value(cfg: Config, dotted: str, value: Any, source: str = "config") -> None:
+    """Validate `value` for the key `section.key` and store it, or raise UserError."""
+    section_name, _, key = dotted.partition(".")
+    if section_name not in SECTIONS:
+        raise UserError(f"{source}: unknown section '{section_name}'; allowed: {', '.join(SECTIONS)}")
+    section = getattr(cfg, section_name)
+    fields = {f.name: f for f in dataclasses.fields(section)}
+    if key not in fields:
+        raise UserError(f"{source}: unknown key '{dotted}'; allowed in [{section_name}]: {', '.join(fields)}")
+    f = fields[key]
+    setattr(section, key, _checked(dotted, value, get_type_hints(type(section))[key], f.metadata, source))
+
+
+def _checked(dotted: str, value: Any, typ: Any, meta: Any, source: str) -> Any:
+    def bad(allowed: str) -> UserError:
+        return UserError(f"{source}: {dotted} = {value!r} is not allowed; expected {allowed}")
+
+    if typ is bool:
+        if not isinstance(value, bool):
+            raise bad("true or false")
+    elif typ is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an integer")
+    elif typ is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("a number")
+        value = float(value)
+    elif typ is str:
+        if not isinstance(value, str):
+            raise bad("a string")
+    elif typ == list[str]:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise bad("a list of strings")
+    if meta.get("choices") and value not in meta["choices"]:
+        raise bad("one of " + ", ".join(map(str, meta["choices"])))
+    if meta.get("min") is not None and value < meta["min"]:
+        raise bad(f"a value >= {meta['min']}")
+    if meta.get("max") is not None and value > meta["max"]:
+        raise bad(f"a value <= {meta['max']}")
+    return value
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """The resolved config as plain data, saved with every run."""
+    return dataclasses.asdict(cfg)
+
+
+def describe() -> list[tuple[str, Any, str]]:
+    """(key, default, help) for every key, in file order: what README and `assistant config` list."""
+    rows = []
+    for section_name, section_type in SECTIONS.items():
+        for f in dataclasses.fields(section_type):
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            help_text = f.metadata["help"]
+            if f.metadata.get("choices"):
+                help_text += " One of: " + ", ".join(map(str, f.metadata["choices"])) + "."
+            rows.append((f"{section_name}.{f.name}", default, help_text))
+    return rows

@@ -1,0 +1,1 @@
+"""The completion server: LSP in, context -> prompt -> backend -> postprocess, ghost text out."""

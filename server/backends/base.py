@@ -1,0 +1,104 @@
+"""The one Backend protocol every engine implements, and the collected form of generation.
+
+A backend streams text pieces for a prompt (`stream`). `generate` turns a stream into a finished
+`Generation`: it applies stop strings, the request's deadline and cancellation between tokens, the same
+way for every engine. Closing the stream (the generator) is how a backend learns to stop early.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from assistant.profiles import Profile
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    max_new_tokens: int
+    stop: tuple[str, ...] = ()
+    deadline: float | None = None
+    """time.monotonic() after which generation returns what it has."""
+    temperature: float = 0.0
+
+
+class CancelToken:
+    """Set from another thread to stop a generation between two tokens."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+@dataclass
+class Generation:
+    text: str
+    finish: str
+    """'stop' (end token or stop string), 'length', 'deadline' or 'cancelled'."""
+    tokens: int = 0
+    seconds: float = 0.0
+
+
+class Backend(Protocol):
+    """An engine that runs a model: transformers (+peft), llama.cpp, or an OpenAI-compatible server."""
+
+    name: str
+    """What the status line and telemetry call the model."""
+    profile: Profile
+    """The prompt profile the model was trained with."""
+
+    def count_tokens(self, text: str) -> int:
+        """How many tokens `text` is for this model (context budgets are in tokens)."""
+        ...
+
+    def stream(self, request: GenerationRequest) -> Iterator[str]:
+        """Text pieces as they are generated; stops at the model's end token or `max_new_tokens`."""
+        ...
+
+
+def generate(backend: Backend, request: GenerationRequest, cancel: CancelToken | None = None) -> Generation:
+    """Run `backend.stream` to completion, a stop string, the deadline or cancellation."""
+    started = time.monotonic()
+    if cancel is not None and cancel.cancelled:  # superseded while it waited for the model
+        return Generation("", "cancelled")
+    text = ""
+    tokens = 0
+    finish = "length"
+    stream = backend.stream(request)
+    try:
+        for piece in stream:
+            text += piece
+            tokens += 1
+            cut = _first_stop(text, request.stop)
+            if cut is not None:
+                text = text[:cut]
+                finish = "stop"
+                break
+            if cancel is not None and cancel.cancelled:
+                finish = "cancelled"
+                break
+            if request.deadline is not None and time.monotonic() >= request.deadline:
+                finish = "deadline"
+                break
+        else:
+            finish = "stop" if tokens < request.max_new_tokens else "length"
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+    return Generation(text, finish, tokens, time.monotonic() - started)
+
+
+def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:
+    hits = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+    return min(hits) if hits else None

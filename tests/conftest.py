@@ -1,0 +1,39 @@
+"""Shared fixtures: real git repositories built in tmp dirs, and a tiny model trained by the real CLI."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+# No test may touch the network: every model a test uses is made by the test.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from helpers import GitRepo, pattern_module, run_cli
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> Callable[..., GitRepo]:
+    def make(name: str = "repo") -> GitRepo:
+        return GitRepo(tmp_path / name)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repository of look-alike handlers, and a nano tiny model trained on it by `assistant train`."""
+    repo = GitRepo(tmp_path_factory.mktemp("ws") / "workspace")
+    for i in range(6):
+        repo.commit({f"pkg/handlers_{i}.py": pattern_module(i)}, message=f"handlers {i}")
+    # Generous time budget: the test compares full completions, not what fits in a keystroke's budget.
+    repo.write("assistant.toml", "[server]\ntime_budget_ms = 60000\nmax_new_tokens = 24\n")
+    proc = run_cli("train", "--repo", str(repo.root), "--base", "tiny", "--tiny-size", "nano",
+                   "--max-steps", "60", "--lr", "3e-3", "--no-eval")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (repo.root / ".assistant" / "model" / "model.json").is_file()
+    return repo.root

@@ -1,0 +1,73 @@
+"""Loss only on what the user would have typed: the label mask, token by token."""
+
+import torch
+
+from assistant.profiles import PROFILES
+from assistant.prompt import FimInput, render_prompt
+from trainer import tiny
+from trainer.dataset import IGNORE, encode_example
+from trainer.examples import Example
+from trainer.runs import PackingCollator, PaddingCollator
+
+CORPUS = ["def add(a, b):\n    return a + b\n", "def sub(a, b):\n    return a - b\n"] * 20
+
+
+def make_tokenizer():
+    return tiny.train_tokenizer(CORPUS, 300)
+
+
+def test_labels_mask_prefix_suffix_and_sentinels_and_keep_middle_and_end_token() -> None:
+    tok = make_tokenizer()
+    profile = PROFILES["tiny"]
+    ex = Example(path="m.py", language="python", prefix="def add(a, b):\n    ", middle="return a + b",
+                 suffix="\n", kind="hunk")
+    enc = encode_example(ex, tok, profile, max_len=128, suffix_share=0.25)
+    assert enc is not None
+    prompt = render_prompt(profile, FimInput(prefix=ex.prefix, suffix=ex.suffix, path="m.py", language="python"))
+    prompt_ids = tok(prompt)["input_ids"]
+    target_ids = tok("return a + b<|endoftext|>", add_special_tokens=False)["input_ids"]
+    assert enc.input_ids == prompt_ids + target_ids
+    # Every prompt token (path, sentinels, prefix, suffix) is masked; every middle token and the end token count.
+    assert enc.labels == [IGNORE] * len(prompt_ids) + target_ids
+    tokens = tok.convert_ids_to_tokens(enc.input_ids)
+    for token, label in zip(tokens, enc.labels, strict=True):
+        if token in ("<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<file_sep>"):
+            assert label == IGNORE
+    assert enc.labels[-1] == tok.convert_tokens_to_ids("<|endoftext|>")
+
+
+def test_long_context_is_trimmed_to_fit_the_window() -> None:
+    tok = make_tokenizer()
+    ex = Example(path="m.py", language="python", prefix="x = 1\n" * 500, middle="y = 2\n", suffix="z = 3\n" * 500,
+                 kind="hunk")
+    enc = encode_example(ex, tok, PROFILES["tiny"], max_len=64, suffix_share=0.25)
+    assert enc is not None and len(enc.input_ids) <= 64
+    assert tok.decode([t for t, lab in zip(enc.input_ids, enc.labels, strict=True) if lab != IGNORE]) == \
+        "y = 2\n<|endoftext|>"
+
+
+def test_packing_keeps_examples_apart() -> None:
+    """Packed rows give every example exactly the logits it gets alone: no attention across examples."""
+    tok = make_tokenizer()
+    model = tiny.build_model("nano", tok).eval()
+    feats = [{"input_ids": ids, "labels": ids} for ids in
+             (tok(t)["input_ids"] for t in ("def add(a, b):", "    return a - b\n", "def sub(a,"))]
+    batch = PackingCollator(capacity=64, pad_id=tok.pad_token_id)(feats)
+    assert batch["input_ids"].shape[0] == 1  # all three fit in one row
+    with torch.no_grad():
+        # As in training (the Trainer turns the KV cache off): packed-sequence masks apply without a cache.
+        packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits[0]
+        pos = 0
+        for f in sorted(feats, key=lambda f: -len(f["input_ids"])):
+            n = len(f["input_ids"])
+            alone = model(input_ids=torch.tensor([f["input_ids"]])).logits[0]
+            torch.testing.assert_close(packed[pos:pos + n], alone, atol=1e-5, rtol=1e-4)
+            pos += n
+
+
+def test_packing_uses_fewer_slots_than_padding() -> None:
+    feats = [{"input_ids": [5] * n, "labels": [5] * n} for n in (60, 10, 12, 30, 8, 50)]
+    packed = PackingCollator(capacity=64, pad_id=0)(feats)
+    padded = PaddingCollator(pad_id=0)(feats)
+    assert packed["input_ids"].numel() < padded["input_ids"].numel()
+    assert int((packed["labels"] != IGNORE).sum()) == int((padded["labels"] != IGNORE).sum()) == 170

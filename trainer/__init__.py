@@ -1,0 +1,1 @@
+"""The trainer: git history to examples, training, evaluation and export."""
