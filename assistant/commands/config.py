@@ -17,6 +17,8 @@ def register(app: typer.Typer) -> None:
 def config(
     repo: Path = typer.Option(Path("."), "--repo", help="Repository whose config files to read."),
     as_json: bool = typer.Option(False, "--json", help="Print the resolved config as JSON."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print every key with its default and help as a "
+                                  "Markdown table (the README's table)."),
 ) -> None:
     """Show the resolved configuration (defaults, then ~/.config/assistant/config.toml, then the repo's files)."""
     from rich.console import Console
@@ -24,6 +26,9 @@ def config(
 
     from assistant.config import config_files, describe, to_dict
 
+    if markdown:
+        print(markdown_table())
+        return
     cfg = resolve_config(repo, {})
     if as_json:
         print(json.dumps(to_dict(cfg), indent=2))
@@ -36,3 +41,13 @@ def config(
         section, name = key.split(".")
         table.add_row(key, repr(values[section][name]), help_text)
     Console().print(table)
+
+
+def markdown_table() -> str:
+    from assistant.config import describe
+
+    rows = ["| key | default | what it does |", "| --- | --- | --- |"]
+    for key, default, help_text in describe():
+        shown = json.dumps(default, ensure_ascii=False)
+        rows.append(f"| `{key}` | `{shown}` | {help_text.replace('|', '/')} |")
+    return "\n".join(rows)

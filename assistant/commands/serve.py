@@ -20,8 +20,8 @@ def serve(
     model_dir: Path = typer.Option(None, "--model-dir", help="Model dir (default: <workspace>/.assistant/model)."),
     backend: str = typer.Option(None, "--backend", help="transformers, llama-cpp or openai."),
     log_file: Path = typer.Option(None, "--log-file", help="Also write the server log to this file."),
-    stdio: bool = typer.Option(True, "--stdio/--no-stdio", help="Speak LSP over stdin/stdout (editors pass "
-                               "--stdio; it is the default)."),
+    stdio: bool = typer.Option(False, "--stdio", help="Speak LSP over stdin/stdout: the default without --tcp "
+                               "(accepted because editors' LSP clients pass it)."),
 ) -> None:
     """Run the completion language server (inline completions for VS Code, Neovim and other LSP clients)."""
     from server.lsp import create_server
