@@ -57,6 +57,6 @@ def train(
 
     show_sample(result.model_dir, cfg)
     console.print(
-        "Next: `assistant complete FILE --line L --col C` in the terminal, or connect an editor: "
-        "`assistant serve` is the language server (VS Code: editors/vscode, Neovim: editors/nvim; see README)."
+        "Next: `assistant complete FILE --line L --col C` in the terminal, or connect an editor to the language "
+        "server `assistant serve` (README, section Editors)."
     )
