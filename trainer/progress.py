@@ -1,8 +1,12 @@
-"""Training progress in the terminal: a rich bar with loss and ETA, and the loss history for the plot."""
+"""Training callbacks: a rich progress bar with loss and ETA (and the loss history for the plot), a time
+limit, graceful stop on Ctrl-C / SIGTERM with a checkpoint, and the run's clock."""
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -66,3 +70,46 @@ class TimeLimit(TrainerCallback):
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
             control.should_training_stop = True
+
+
+class GracefulStop(TrainerCallback):
+    """Ctrl-C or SIGTERM: finish the current step, save a checkpoint, stop; a second Ctrl-C aborts at once."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.console.print("[yellow]stopping after this step and saving a checkpoint "
+                           "(Ctrl-C again to abort without saving)[/]")
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.requested:
+            control.should_save = True
+            control.should_training_stop = True
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+
+class RunClock(TrainerCallback):
+    """Keeps the run's wall time in run.json at every checkpoint, so a resumed run reports the whole time."""
+
+    def __init__(self, save_seconds: Callable[[float], None], previous: float) -> None:
+        self.save_seconds = save_seconds
+        self.previous = previous
+        self.started = time.monotonic()
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.save_seconds(self.previous + time.monotonic() - self.started)

@@ -10,6 +10,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import torch
 from rich.table import Table
 from torch.utils.data import Dataset as TorchDataset
 from torch.utils.data import WeightedRandomSampler
-from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments
+from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
 from assistant.config import Config, TrainConfig, set_value, to_dict
 from assistant.errors import UserError
@@ -213,13 +214,15 @@ class WeightedTrainer(Trainer):
 
 
 def build_trainer(prepared: Prepared, cfg: TrainConfig, args: TrainingArguments, enc_train: list[Encoded],
-                  enc_val: list[Encoded], progress: RichProgress, packing: bool | None = None) -> Trainer:
+                  enc_val: list[Encoded], progress: RichProgress, packing: bool | None = None,
+                  extra_callbacks: Sequence[TrainerCallback] = ()) -> Trainer:
     pad_id = prepared.tokenizer.pad_token_id
     packing = cfg.packing if packing is None else packing
     collator = PackingCollator(cfg.max_seq_len, pad_id) if packing else PaddingCollator(pad_id)
-    callbacks: list[Any] = [progress, TimeLimit(cfg.max_minutes)]
+    callbacks: list[Any] = [progress, TimeLimit(cfg.max_minutes), *extra_callbacks]
     if enc_val and cfg.patience > 0:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.patience))
+        # An improvement smaller than 1e-3 nats is noise, not progress worth waiting for.
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.patience, early_stopping_threshold=1e-3))
     trainer = WeightedTrainer(
         model=prepared.model,
         args=args,

@@ -8,6 +8,7 @@ validation and early stopping, checkpoints for --resume), then publish the model
 
 from __future__ import annotations
 
+import resource
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -26,7 +27,7 @@ from trainer.git import Repo
 from trainer.mine import load_or_mine
 from trainer.model_setup import Prepared, check_base, prepare, use_bf16
 from trainer.plots import plot_loss
-from trainer.progress import RichProgress
+from trainer.progress import GracefulStop, RichProgress, RunClock
 from trainer.runs import Run, build_trainer, count_params, plan_table, to_training_args
 
 
@@ -61,14 +62,23 @@ def train(repo_path: Path, cfg: Config, model_dir: Path | None = None, resume: b
     args = to_training_args(cfg.train, prepared.method, run.dir, len(enc_train), has_val=bool(enc_val),
                             bf16=use_bf16(cfg.train))
     progress = RichProgress(console)
-    trainer = build_trainer(prepared, cfg.train, args, enc_train, enc_val, progress)
+    stop = GracefulStop(console)
+    trainer = build_trainer(prepared, cfg.train, args, enc_train, enc_val, progress,
+                            extra_callbacks=[stop, RunClock(run.checkpoint_time, run.previous_seconds())])
     console.print(plan_table(prepared, cfg.train, args, enc_train, enc_val, trainer))
 
+    checkpoint = run.last_checkpoint() if resume else None
+    if checkpoint:
+        console.print(f"resuming {run.dir.name} from {Path(checkpoint).name}")
     started = time.monotonic()
+    how_to_resume = f"continue with `assistant train --repo {repo.root} --resume`"
     try:
-        result = trainer.train(resume_from_checkpoint=run.last_checkpoint() if resume else None)
+        result = trainer.train(resume_from_checkpoint=checkpoint)
     except KeyboardInterrupt:
-        raise UserError(f"training interrupted; continue with `assistant train --repo {repo.root} --resume`") from None
+        raise UserError(f"training aborted; {how_to_resume} (from the last interval checkpoint)") from None
+    if stop.requested:
+        raise UserError(f"training stopped at step {trainer.state.global_step} and saved a checkpoint; "
+                        f"{how_to_resume}")
     wall = time.monotonic() - started + run.previous_seconds()
 
     summary = {
@@ -82,6 +92,7 @@ def train(repo_path: Path, cfg: Config, model_dir: Path | None = None, resume: b
         "final_val_loss": progress.val_loss[-1][1] if progress.val_loss else None,
         "best_val_loss": trainer.state.best_metric,
         "precision": "bf16" if args.bf16 else "fp32",
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "params": dict(zip(("trainable", "total"), count_params(prepared.model), strict=True)),
         "tool_version": __version__,
     }
