@@ -6,11 +6,12 @@ tiny base, the tokenizer the run started with; `--resume` continues the newest u
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,7 @@ def to_training_args(cfg: TrainConfig, method: str, run_dir: Path, n_train: int,
         remove_unused_columns=False,
         dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding",
+        prediction_loss_only=True,
         save_only_model=False,
     )
 
@@ -198,12 +200,59 @@ class PaddingCollator:
         return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "attention_mask": torch.tensor(mask)}
 
 
+class LabelledHead:
+    """Runs the LM head only where a label follows (the middle), not over the prompt it would discard.
+
+    Completion-only loss ignores most positions (prefix, suffix, sentinels); their logits (batch x length x
+    vocabulary) cost compute and, for large vocabularies, most of the peak memory. A pre-hook on the output
+    layer keeps just the labelled positions while `only_labelled` is active; the loss then reads `[1, N, V]`
+    logits. Outside training the hook passes everything through.
+    """
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.mask: torch.Tensor | None = None
+        head = model.get_output_embeddings()  # type: ignore[operator]
+        self.handle = head.register_forward_pre_hook(self._select)
+
+    def _select(self, module: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        if self.mask is None:
+            return None
+        hidden = args[0]  # [batch, length, hidden]
+        return (hidden[self.mask.to(hidden.device)].unsqueeze(0), *args[1:])  # [1, labelled, hidden]
+
+    @contextlib.contextmanager
+    def only_labelled(self, labels: torch.Tensor) -> Iterator[None]:
+        mask = torch.zeros_like(labels, dtype=torch.bool)
+        mask[:, :-1] = labels[:, 1:] != IGNORE  # the logit at t predicts the label at t + 1
+        self.mask = mask
+        try:
+            yield
+        finally:
+            self.mask = None
+
+    @staticmethod
+    def loss(outputs: Any, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
+        """Cross-entropy of the labelled positions; the same value the model's own shifted loss would give."""
+        shifted = labels[:, 1:]
+        target = shifted[shifted != IGNORE].to(outputs["logits"].device)
+        logits = outputs["logits"][0].float()  # [labelled, vocab]
+        total = torch.nn.functional.cross_entropy(logits, target, reduction="sum")
+        return total / (num_items_in_batch if num_items_in_batch is not None else max(1, target.numel()))
+
+
 class WeightedTrainer(Trainer):
-    """The Trainer, sampling examples in proportion to their recency weight."""
+    """The Trainer, sampling examples in proportion to their recency weight, with logits only where labelled."""
 
     def __init__(self, *args: Any, sample_weights: list[float] | None = None, **kwargs: Any) -> None:
+        self.head = LabelledHead(kwargs["model"])
+        kwargs["compute_loss_func"] = LabelledHead.loss
         super().__init__(*args, **kwargs)
         self.sample_weights = sample_weights
+
+    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                     num_items_in_batch: Any = None) -> Any:
+        with self.head.only_labelled(inputs["labels"]):
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
     def _get_train_sampler(self, train_dataset: Any = None) -> Any:
         weights = self.sample_weights
@@ -281,7 +330,8 @@ def measure_step_seconds(trainer: Trainer, sample: list[Encoded]) -> float:
     dtype = torch.bfloat16 if trainer.args.bf16 else torch.float32
     started = time.perf_counter()
     with torch.autocast(device_type=trainer.args.device.type, dtype=dtype, enabled=trainer.args.bf16):
-        loss = model(**batch).loss
+        loss = trainer.compute_loss(model, batch)
+    assert isinstance(loss, torch.Tensor)
     loss.backward()
     seconds = time.perf_counter() - started
     model.zero_grad(set_to_none=True)

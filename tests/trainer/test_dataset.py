@@ -71,3 +71,29 @@ def test_packing_uses_fewer_slots_than_padding() -> None:
     padded = PaddingCollator(pad_id=0)(feats)
     assert packed["input_ids"].numel() < padded["input_ids"].numel()
     assert int((packed["labels"] != IGNORE).sum()) == int((padded["labels"] != IGNORE).sum()) == 170
+
+
+def test_labelled_head_gives_the_models_own_loss_and_gradients() -> None:
+    """Logits only where labelled: the same loss and gradients as the full-logits loss, at a fraction of the cost."""
+    from trainer.runs import LabelledHead
+
+    tok = make_tokenizer()
+    model = tiny.build_model("nano", tok)
+    ids = [tok("def add(a, b):\n    return a")["input_ids"], tok("def sub(a, b):\n    return a - b")["input_ids"]]
+    feats = [{"input_ids": i, "labels": [IGNORE] * (len(i) - 3) + i[-3:]} for i in ids]
+    batch = PackingCollator(capacity=64, pad_id=tok.pad_token_id)(feats)
+    inputs = {"input_ids": batch["input_ids"], "position_ids": batch["position_ids"], "use_cache": False}
+    reference = model(**inputs, labels=batch["labels"]).loss
+    reference.backward()
+    expected = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    head = LabelledHead(model)
+    with head.only_labelled(batch["labels"]):
+        out = model(**inputs)
+    assert out.logits.shape[:2] == (1, 6)  # 3 labelled tokens per example, nothing else
+    loss = LabelledHead.loss(out, batch["labels"])
+    loss.backward()
+    torch.testing.assert_close(loss, reference)
+    for p, g in zip(model.parameters(), expected, strict=True):
+        torch.testing.assert_close(p.grad, g)
+    assert model(**inputs).logits.shape[1] == batch["input_ids"].shape[1]  # outside training: every position
