@@ -2,6 +2,8 @@
 -- between plugin and server: it offers two suggestions with accept commands, records every message the
 -- plugin sends (`_G.fake_server_log`), and reports its status like `assistant serve`. The real server is
 -- tested by the other tests; this one pins what the plugin sends, which the real server only records.
+-- With `_G.fake_server_log_file` set, each message is also appended to that file as a JSON line (it
+-- outlives Neovim, for the test of quitting).
 
 local M = {}
 
@@ -14,7 +16,13 @@ M.items = {
 _G.fake_server_log = {}
 
 local function record(kind, method, params)
-  table.insert(_G.fake_server_log, { kind = kind, method = method, params = params })
+  local entry = { kind = kind, method = method, params = params }
+  table.insert(_G.fake_server_log, entry)
+  if _G.fake_server_log_file then
+    local f = assert(io.open(_G.fake_server_log_file, "a"))
+    f:write(vim.json.encode({ kind = kind, method = method }), "\n")
+    f:close()
+  end
 end
 
 function M.cmd(dispatchers)

@@ -12,46 +12,17 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from helpers import pattern_module
-
-if TYPE_CHECKING:  # the fixtures live in this folder's conftest.py, which pytest loads itself
-    from conftest import Editor
+from nvim_harness import Editor, ghost, next_line, next_word
 
 pytestmark = pytest.mark.slow
 
 TYPED = "val"
 TYPING_PATH = "pkg/ghost_typing.py"  # the file the tests type in, in the tiny model's workspace
-
-
-def next_word(s: str) -> str:
-    """The plugin's "next word": whitespace, then a run of word characters or of punctuation."""
-    m = re.match(r"\s*(?:[\w\x80-\U0010ffff]+|[^\w\s\x80-\U0010ffff]+)", s, re.ASCII)
-    return m.group(0) if m else s
-
-
-def next_line(s: str) -> str:
-    """The plugin's "next line": the rest of this line, or at a line break that break and the next line."""
-    m = re.match(r"[^\n]+", s) or re.match(r"\n[^\n]*", s)
-    return m.group(0) if m else s
-
-
-def utf16_len(s: str) -> int:
-    return len(s.encode("utf-16-le")) // 2
-
-
-def ghost(state: dict[str, Any]) -> str | None:
-    """The ghost text on screen, checked to sit at the cursor; None when none is shown."""
-    marks = state["marks"]
-    if not marks:
-        return None
-    assert len(marks) == 1, marks
-    assert (marks[0]["row"], marks[0]["col"]) == (state["row"], state["col"]), (marks, state)
-    return marks[0]["text"]
 
 
 def typing_state() -> tuple[str, list[str], int]:
@@ -210,35 +181,3 @@ def test_statusline_status_command_and_checkhealth(editor: Editor, tiny_workspac
     assert "ERROR" not in report, report
     editor.nvim.command("bwipeout")
     assert not editor.errors()
-
-
-def server_pids(nvim_pid: int) -> list[int]:
-    """Live processes started by Neovim that run `assistant serve`."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == nvim_pid and fields[0] != "Z" and b"serve" in cmdline:
-            pids.append(int(stat.parent.name))
-    return pids
-
-
-def is_running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def test_quitting_neovim_stops_the_server(editor: Editor) -> None:
-    """Runs last in the module: it closes the module's Neovim."""
-    pids = server_pids(editor.pid())
-    assert len(pids) == 1, pids
-    editor.close()
-    deadline = time.monotonic() + 30
-    while is_running(pids[0]):
-        assert time.monotonic() < deadline, "the server outlived Neovim"
-        time.sleep(0.05)

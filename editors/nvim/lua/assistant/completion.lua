@@ -159,6 +159,9 @@ function M.attach(bufnr, client_id)
       M.clear(bufnr)
     end,
   })
+  if api.nvim_get_current_buf() == bufnr and in_insert_mode() then
+    on_edit(bufnr) -- the user was typing before the server was up
+  end
 end
 
 ---@param bufnr integer
