@@ -106,6 +106,12 @@ class ServerConfig:
     openai_url: str = opt("http://127.0.0.1:8080/v1", "Base URL of an OpenAI-compatible server (openai backend).")
     openai_model: str = opt("", "Model name sent to the OpenAI-compatible server.")
     openai_api_key_env: str = opt("", "Environment variable holding the API key, if the server needs one.")
+    openai_timeout_s: float = opt(10.0, "Seconds to wait for the OpenAI-compatible server to connect or send the "
+                                  "next piece.", min=0.1)
+    openai_retries: int = opt(2, "Retries of a failed request to the OpenAI-compatible server (connection "
+                              "refused, 429, 5xx), with backoff.", min=0, max=10)
+    gguf: str = opt("auto", "GGUF the llama-cpp backend runs: auto (the export's f16/f32, else a quantized file), "
+                    "a type such as q8_0, or a file name in the model dir.")
     telemetry: bool = opt(True, "Record shown/accepted completions locally under .assistant/ (never sent).")
 
 
@@ -123,6 +129,10 @@ class EvalConfig:
 class ExportConfig:
     outtype: str = opt("f16", "Precision of the unquantized GGUF.", choices=("f16", "f32"))
     quant: list[str] = opt(["q8_0"], "Quantized GGUF files to write (e.g. q8_0, q4_k_m); empty: none.")
+    base_gguf: str = opt("", "With --adapter-only: the base model's GGUF the LoRA applies to; empty: converted "
+                         "once into ~/.cache/repo-assistant/gguf/.")
+    parity_prompts: int = opt(4, "Prompts from the repository the parity check runs.", min=1, max=64)
+    parity_tokens: int = opt(32, "Greedy tokens compared per parity prompt.", min=4, max=512)
 
 
 @dataclass

@@ -1,4 +1,11 @@
-"""Backends: one Protocol (`base.Backend`), one file per engine, chosen by `server.backend`."""
+"""Backends: one Protocol (`base.Backend`), one file per engine, chosen by `server.backend`.
+
+    transformers   the model dir's weights (+ LoRA adapter) in process with torch   transformers_backend.py
+    llama-cpp      the model dir's GGUF export in process with llama.cpp          llamacpp_backend.py
+    openai         any OpenAI-compatible /v1/completions server                   openai_backend.py
+
+Engines are imported only when chosen: a machine serving with one does not need the others installed.
+"""
 
 from __future__ import annotations
 
@@ -21,4 +28,21 @@ def load_backend(cfg: ServerConfig, model_dir: Path | None) -> Backend:
             return TransformersBackend(load_base_for_inference(cfg.base, cfg.profile), cfg.threads)
         raise UserError(f"no model to serve: {model_dir or 'this workspace'} has no model dir; "
                         "run `assistant train --repo .` or set server.base")
+    if cfg.backend == "llama-cpp":
+        _require("llama_cpp", "llama-cpp")
+        from server.backends.llamacpp_backend import load_llamacpp
+
+        return load_llamacpp(cfg, model_dir)
+    if cfg.backend == "openai":
+        from server.backends.openai_backend import load_openai
+
+        return load_openai(cfg, model_dir)
     raise UserError(f"server.backend = {cfg.backend!r} is not available in this installation")
+
+
+def _require(module: str, backend: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise UserError(f"the {backend} backend needs llama-cpp-python; install it with "
+                        "`.venv/bin/pip install -e '.[gguf]'` (README, section GGUF, llama.cpp and Ollama)")

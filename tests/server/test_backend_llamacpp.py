@@ -1,0 +1,144 @@
+"""The llama-cpp backend on a real export of a tiny model trained by `assistant train`: same greedy completions
+as the transformers backend, KV reuse of the previous prompt's prefix, streams that stop between tokens, and
+one-line errors for missing or damaged files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import pattern_module
+
+from assistant.config import ServerConfig, load_config
+from assistant.errors import UserError
+from assistant.modeldir import read_manifest, write_manifest
+from assistant.prompt import FimInput, render_prompt
+from server.backends import load_backend
+from server.backends.base import CancelToken, GenerationRequest, generate
+from server.backends.llamacpp_backend import LlamaCppBackend, choose_gguf
+from trainer.export import export
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    ws = tmp_path_factory.mktemp("llamacpp") / "ws"
+    shutil.copytree(tiny_workspace, ws, symlinks=True)
+    md = ws / ".assistant" / "model"
+    export(md, load_config(ws, {"export.outtype": "f32", "export.quant": "q8_0"}))
+    return md
+
+
+def server_cfg(md: Path, **values: Any) -> ServerConfig:
+    return load_config(md.parent.parent, {f"server.{k}": v for k, v in values.items()}).server
+
+
+def fim_prompts(backend: Any, count: int = 4) -> list[str]:
+    """Cursors at the start of handler bodies in a module being typed, as the editor would send them."""
+    text = pattern_module(9)
+    prompts = []
+    for k in range(1, count + 1):
+        cut = text.index(f"def handle_9_{k}(request):\n") + len(f"def handle_9_{k}(request):\n    ")
+        prompts.append(render_prompt(backend.profile, FimInput(prefix=text[:cut], suffix=text[cut:],
+                                                               path="pkg/typing_now.py", language="python")))
+    return prompts
+
+
+def test_greedy_completions_match_the_transformers_backend(model_dir: Path) -> None:
+    cpp = load_backend(server_cfg(model_dir, backend="llama-cpp"), model_dir)
+    hf = load_backend(server_cfg(model_dir, backend="transformers"), model_dir)
+    assert isinstance(cpp, LlamaCppBackend) and "(f32 gguf)" in cpp.name and cpp.profile == hf.profile
+    for prompt in fim_prompts(cpp):
+        request = GenerationRequest(prompt, max_new_tokens=24, stop=cpp.profile.stop)
+        ours, theirs = generate(cpp, request), generate(hf, request)
+        assert (ours.text, ours.tokens, ours.finish) == (theirs.text, theirs.tokens, theirs.finish)
+    for text in ("def handle(request):\n    return None\n", "    value = request.get('x')  # é ✓", "<fim_prefix>"):
+        assert cpp.count_tokens(text) == hf.count_tokens(text)
+
+
+def test_the_previous_prompts_prefix_is_reused(model_dir: Path) -> None:
+    backend = load_backend(server_cfg(model_dir, backend="llama-cpp"), model_dir)
+    assert isinstance(backend, LlamaCppBackend)
+    evaluated: list[int] = []
+    real_eval = backend.llm.eval
+    backend.llm.eval = lambda tokens: (evaluated.append(len(tokens)), real_eval(tokens))[1]  # type: ignore[method-assign]
+    first = fim_prompts(backend, 4)[3]
+    request = GenerationRequest(first, max_new_tokens=6, stop=backend.profile.stop)
+    cold = generate(backend, request)
+    # The user typed on: the same file, the cursor a few characters further. Everything before the cursor
+    # (file header and prefix) is the same prompt prefix; the suffix after it must be evaluated again.
+    typed = first.replace("<fim_suffix>", "val<fim_suffix>")
+    evaluated.clear()
+    warm = generate(backend, GenerationRequest(typed, max_new_tokens=6, stop=backend.profile.stop))
+    prompt_len = len(backend.encode(typed))
+    before_cursor = len(backend.encode(first[: first.index("<fim_suffix>")]))
+    assert before_cursor - 2 <= backend.reused_tokens <= before_cursor
+    assert evaluated[0] == prompt_len - backend.reused_tokens
+
+    backend.set_prompt_cache(False)  # server.kv_reuse = false: everything evaluated, same completions
+    evaluated.clear()
+    assert generate(backend, GenerationRequest(typed, max_new_tokens=6, stop=backend.profile.stop)).text == warm.text
+    assert evaluated[0] == prompt_len and backend.reused_tokens == 0
+    assert generate(backend, request).text == cold.text
+
+
+def test_streams_stop_between_tokens_and_free_the_model(model_dir: Path) -> None:
+    backend = load_backend(server_cfg(model_dir, backend="llama-cpp"), model_dir)
+    prompt = fim_prompts(backend, 1)[0]
+    stream = backend.stream(GenerationRequest(prompt, max_new_tokens=24))
+    pieces = [next(stream), next(stream)]
+    stream.close()  # what `generate` does on a stop string, the deadline or cancellation
+    full = generate(backend, GenerationRequest(prompt, max_new_tokens=24))  # the lock was released
+    assert full.text.startswith("".join(pieces)) and full.tokens > 2
+
+    cancel = CancelToken()
+    cancel.cancel()
+    assert generate(backend, GenerationRequest(prompt, max_new_tokens=24), cancel).finish == "cancelled"
+    short = generate(backend, GenerationRequest(prompt, max_new_tokens=3))
+    assert short.tokens <= 3 and full.text.startswith(short.text)
+
+
+def test_choosing_the_gguf_file(tmp_path: Path) -> None:
+    entries = [{"file": "model-f16.gguf", "type": "f16"}, {"file": "model-q8_0.gguf", "type": "q8_0"},
+               {"file": "model-q4_k_m.gguf", "type": "q4_k_m"}]
+    assert choose_gguf(tmp_path, entries, "auto") == (tmp_path / "model-f16.gguf", None, "f16")
+    assert choose_gguf(tmp_path, entries[1:], "auto")[0] == tmp_path / "model-q8_0.gguf"
+    assert choose_gguf(tmp_path, entries, "q4_k_m")[0] == tmp_path / "model-q4_k_m.gguf"
+    assert choose_gguf(tmp_path, entries, "model-q8_0.gguf")[2] == "q8_0"
+    lora = [{"file": "adapter-f16.gguf", "type": "lora-f16", "base": "/models/base-f16.gguf"}]
+    assert choose_gguf(tmp_path, lora, "auto") == (Path("/models/base-f16.gguf"), tmp_path / "adapter-f16.gguf",
+                                                   "lora-f16")
+    with pytest.raises(UserError, match=r"server.gguf = 'q5_0' is not among .*f16 \(model-f16.gguf\)"):
+        choose_gguf(tmp_path, entries, "q5_0")
+    with pytest.raises(UserError, match="has no GGUF export; run `assistant export"):
+        choose_gguf(tmp_path, [], "auto")
+
+
+def test_missing_and_damaged_files_are_one_line_errors(model_dir: Path, tmp_path: Path) -> None:
+    md = tmp_path / "model"
+    shutil.copytree(model_dir, md)
+    manifest = read_manifest(md)
+    f32 = md / manifest.gguf[0]["file"]
+    f32.write_bytes(f32.read_bytes()[: f32.stat().st_size // 2])  # a copy cut short
+    with pytest.raises(UserError, match=r"llama.cpp cannot load model-f32.gguf: .*; re-export") as err:
+        load_backend(server_cfg(md, backend="llama-cpp"), md)
+    assert "\n" not in str(err.value)
+    f32.unlink()
+    with pytest.raises(UserError, match=r"model-f32\.gguf does not exist; run `assistant export`"):
+        load_backend(server_cfg(md, backend="llama-cpp"), md)
+    manifest.gguf = []
+    write_manifest(md, manifest)
+    with pytest.raises(UserError, match="has no GGUF export"):
+        load_backend(server_cfg(md, backend="llama-cpp"), md)
+
+
+def test_a_gguf_file_can_be_served_without_a_model_dir(model_dir: Path) -> None:
+    path = model_dir / "model-q8_0.gguf"
+    direct = load_backend(server_cfg(model_dir, backend="llama-cpp", base=str(path), profile="tiny"), None)
+    via_dir = load_backend(server_cfg(model_dir, backend="llama-cpp", gguf="q8_0"), model_dir)
+    prompt = fim_prompts(direct, 1)[0]
+    assert generate(direct, GenerationRequest(prompt, 12)).text == generate(via_dir, GenerationRequest(prompt, 12)).text
+    # Without a profile setting it is read off the file's vocabulary: a family with the same FIM template.
+    detected = load_backend(server_cfg(model_dir, backend="llama-cpp", base=str(path)), None)
+    assert detected.profile.template == direct.profile.template
