@@ -41,6 +41,9 @@ class Example:
     weight: float = 1.0
     """Sampling weight: newer commits count more (recency weighting)."""
     split: str = "train"
+    snippets: list[list[str]] = field(default_factory=list)
+    """Up to two [path, text] windows of other files changed in the same commit (as they stood after it),
+    ranked by `assistant.snippets.rank_snippets`: the context the server gives from other open files."""
 
     @property
     def key(self) -> str:
