@@ -1,17 +1,29 @@
 """Reading a git repository through a few long-lived git processes.
 
 `Repo.open` checks that a path is a usable repository (one clear error otherwise); `BlobReader` streams
-object contents through one `git cat-file --batch` process instead of a process per file.
+object contents through one `git cat-file --batch` process instead of a process per file;
+`iter_commit_diffs` streams the diffs of a whole list of commits through one `git log --stdin -p`, and
+steps over a commit git cannot read (a corrupt object) instead of giving up on the rest of the history.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import queue
 import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
+from typing import IO
 
 from assistant.errors import UserError
+from trainer.blobs import Blob as Blob  # re-exported: the blob reader's home was this module
+from trainer.blobs import BlobReader as BlobReader
+from trainer.history import LOG_FORMAT, CommitDiff, parse_log
 
 
 @dataclass(frozen=True)
@@ -19,6 +31,22 @@ class TreeEntry:
     mode: str
     sha: str
     path: str
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    timestamp: int
+    """Commit time, Unix seconds."""
+    parents: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A commit whose diff git could not produce (e.g. a corrupt object), with git's own message."""
+
+    sha: str
+    message: str
 
 
 class Repo:
@@ -46,56 +74,182 @@ class Repo:
     def run(self, *args: str, check: bool = True, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         proc = subprocess.run(["git", "-C", str(self.root), *args], capture_output=True, input=input)
         if check and proc.returncode != 0:
-            msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-            raise UserError(f"git {args[0]} failed in {self.root}: {msg[0] if msg else 'no message'}")
+            raise UserError(f"git {args[0]} failed in {self.root}: {first_line(proc.stderr)}")
         return proc
 
     def rev_parse(self, ref: str) -> str:
-        return self.run("rev-parse", "--verify", f"{ref}^{{commit}}").stdout.decode().strip()
+        proc = self.run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+        if proc.returncode != 0:
+            raise UserError(f"{ref!r} is not a branch, tag or commit of {self.root}; "
+                            "`git branch -a` lists the branches (use --branch NAME)")
+        return proc.stdout.decode().strip()
 
     def ls_tree(self, commit: str) -> list[TreeEntry]:
         """Every blob in the tree of `commit` (recursively); submodules and symlinks are left out."""
+        return [e for e in self._tree(commit) if e.mode in ("100644", "100755")]
+
+    def gitlinks(self, commit: str) -> list[str]:
+        """Paths of the submodules in the tree of `commit`."""
+        return [e.path for e in self._tree(commit) if e.mode == "160000"]
+
+    def _tree(self, commit: str) -> list[TreeEntry]:
         out = self.run("ls-tree", "-r", "-z", "--full-tree", commit).stdout.decode("utf-8", "surrogateescape")
         entries = []
         for record in out.split("\0"):
-            if not record:
-                continue
-            meta, _, path = record.partition("\t")
-            mode, kind, sha = meta.split()
-            if kind == "blob" and mode in ("100644", "100755"):
+            if record:
+                meta, _, path = record.partition("\t")
+                mode, _kind, sha = meta.split()
                 entries.append(TreeEntry(mode, sha, path))
         return entries
 
+    def is_detached(self) -> bool:
+        return self.run("symbolic-ref", "--quiet", "HEAD", check=False).returncode != 0
 
-class BlobReader:
-    """Object contents through one long-lived `git cat-file --batch`; use as a context manager."""
+    def shallow_commits(self) -> set[str]:
+        """The commits where a shallow clone's history was cut (their parents are not in the repository)."""
+        path = self.git_dir / "shallow"
+        return set(path.read_text().split()) if path.is_file() else set()
 
-    def __init__(self, repo: Repo) -> None:
-        self._proc = subprocess.Popen(["git", "-C", str(repo.root), "cat-file", "--batch"],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    def date_seconds(self, text: str, option: str) -> int:
+        """What git makes of a date (`--since`-style), or UserError when it makes nothing of it."""
+        out = self.run("rev-parse", f"--since={text}").stdout.decode().strip()
+        seconds = int(out.partition("=")[2] or 0)
+        # git reads anything it cannot parse as "now": a date within seconds of now that does not say so is a typo.
+        if abs(seconds - time.time()) < 5 and "now" not in text.lower():
+            raise UserError(f"{option} {text!r} is not a date git understands; use e.g. 2024-01-31 or '6 months ago'")
+        return seconds
 
-    def read(self, sha: str) -> bytes | None:
-        """The object's bytes, or None when it is missing or unreadable (e.g. a corrupt object)."""
-        assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._proc.stdin.write(sha.encode() + b"\n")
-        self._proc.stdin.flush()
-        header = self._proc.stdout.readline()
-        parts = header.split()
-        if len(parts) != 3:  # "<sha> missing" or a broken stream
-            return None
-        size = int(parts[2])
-        data = self._proc.stdout.read(size)
-        self._proc.stdout.read(1)  # the newline after the contents
-        return data
+    def rev_list(self, ref: str, *, since: str = "", until: str = "", max_count: int = 0,
+                 first_parent: bool = False) -> list[CommitInfo]:
+        """The commits to mine, newest first, never a parent before its children (`--date-order`)."""
+        args = ["rev-list", "--date-order", "--timestamp", "--parents"]
+        if since:
+            args.append(f"--max-age={self.date_seconds(since, '--since')}")
+        if until:
+            args.append(f"--min-age={self.date_seconds(until, '--until')}")
+        if max_count:
+            args.append(f"--max-count={max_count}")
+        if first_parent:
+            args.append("--first-parent")
+        proc = self.run(*args, ref, "--", check=False)
+        if proc.returncode != 0:
+            raise UserError(f"git cannot walk the history of {ref} in {self.root} ({first_line(proc.stderr)}); "
+                            "run `git fsck --full` to find and repair the damaged objects")
+        commits = []
+        for line in proc.stdout.decode().splitlines():
+            ts, sha, *parents = line.split()
+            commits.append(CommitInfo(sha, int(ts), tuple(parents)))
+        return commits
 
-    def close(self) -> None:
-        if self._proc.stdin:
-            self._proc.stdin.close()
-        self._proc.wait()
 
-    def __enter__(self) -> BlobReader:
-        return self
+def first_line(stderr: bytes) -> str:
+    """The most telling line of git's stderr (its `fatal:` line when there is one)."""
+    lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    fatal = [line for line in lines if line.startswith("fatal:")]
+    return (fatal or lines or ["no message"])[0]
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
+
+# Everything that a user's git config could change about the diff text is pinned here.
+LOG_ARGS = ("-c", "core.quotePath=true", "log", "--no-walk=unsorted", "--stdin", LOG_FORMAT, "--patch",
+            "--unified=0", "--full-index", "--no-color", "--no-ext-diff", "--no-textconv", "--no-relative",
+            "--src-prefix=a/", "--dst-prefix=b/", "--find-renames", "--find-copies",
+            "--diff-merges=first-parent", "--diff-algorithm=histogram", "--no-show-signature")
+
+
+class _LogRun:
+    """One `git log` over `shas` (in that order); iterate it for the commits, then read `returncode`."""
+
+    def __init__(self, repo: Repo, shas: list[str]) -> None:
+        # A file, not a pipe, for stderr: nobody reads it while git runs, and a full pipe would stall git.
+        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the iteration ends
+        self.proc = subprocess.Popen(["git", "-C", str(repo.root), *LOG_ARGS], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self._stderr, bufsize=1 << 16)
+        # git reads the whole list before it writes; a thread keeps a long list from filling both pipes.
+        self._feeder = threading.Thread(target=self._feed, args=(shas,), daemon=True)
+        self._feeder.start()
+        self.returncode: int | None = None
+        self.message = ""
+        """git's own explanation (its `fatal:` line) when it failed."""
+
+    def _feed(self, shas: list[str]) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write("".join(f"{sha}\n" for sha in shas).encode())
+            self.proc.stdin.close()
+        except BrokenPipeError:  # git died first; its stderr says why
+            pass
+
+    def __iter__(self) -> Iterator[CommitDiff]:
+        assert self.proc.stdout is not None
+        # A thread drains git's output as it comes, so git runs ahead of the parsing instead of waiting
+        # for it; the queue bounds how far ahead (LOG_AHEAD_CHUNKS of 64 KiB).
+        chunks: queue.Queue[bytes] = queue.Queue(maxsize=LOG_AHEAD_CHUNKS)
+        pump = threading.Thread(target=_pump, args=(self.proc.stdout, chunks), daemon=True)
+        pump.start()
+        try:
+            yield from parse_log(_lines(chunks))
+        finally:
+            if self.proc.poll() is None:  # stopped early: git would wait for a reader forever
+                self.proc.kill()
+            while pump.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    chunks.get(timeout=0.1)
+            self.proc.stdout.close()
+            self.returncode = self.proc.wait()
+            self._feeder.join()
+            self._stderr.seek(0)
+            self.message = first_line(self._stderr.read())
+            self._stderr.close()
+
+
+LOG_AHEAD_CHUNKS = 64
+
+
+def _pump(stream: IO[bytes], chunks: queue.Queue[bytes]) -> None:
+    fd = stream.fileno()
+    while chunk := os.read(fd, 1 << 16):  # what is there, up to 64 KiB: no waiting for a full buffer
+        chunks.put(chunk)
+    chunks.put(b"")
+
+
+def _lines(chunks: queue.Queue[bytes]) -> Iterator[bytes]:
+    """The lines (without their "\\n") of the pumped output."""
+    rest = b""
+    while chunk := chunks.get():
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        yield from lines
+    if rest:
+        yield rest
+
+
+def iter_commit_diffs(repo: Repo, shas: list[str]) -> Iterator[CommitDiff | Unreadable]:
+    """The diff of each commit in `shas` (merges against their first parent), in order.
+
+    When git dies on a commit (a corrupt or missing object) that commit comes out as `Unreadable` and the
+    stream goes on from the next one. The last commit before the failure may be cut short, so it is
+    checked alone: git may fail on a commit before or after printing its header.
+    """
+    pos = 0
+    while pos < len(shas):
+        run = _LogRun(repo, shas[pos:])
+        done, pending = pos, None
+        for diff in run:
+            if pending is not None:
+                yield pending
+                done += 1
+            pending = diff
+        if run.returncode == 0:
+            if pending is not None:
+                yield pending
+            return
+        bad = done
+        if pending is not None:
+            alone = _LogRun(repo, [shas[done]])
+            whole = list(alone)
+            if alone.returncode == 0 and whole:
+                yield whole[0]
+                bad = done + 1
+        if bad < len(shas):
+            yield Unreadable(shas[bad], run.message)
+        pos = bad + 1
