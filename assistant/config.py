@@ -102,7 +102,8 @@ class ServerConfig:
     context_tokens: int = opt(1536, "Token budget for prefix, suffix and snippets together.", min=64)
     suffix_share: float = opt(0.25, "Share of the context budget given to the suffix.", min=0.0, max=0.9)
     snippet_share: float = opt(0.25, "Share of the budget for snippets from other open files.", min=0.0, max=0.9)
-    threads: int = opt(0, "CPU threads for generation; 0: all cores.", min=0)
+    threads: int = opt(0, "CPU threads for generation; 0: automatic (transformers: one thread for a model under "
+                       "50M parameters, whose steps are too small to share out; all cores otherwise).", min=0)
     openai_url: str = opt("http://127.0.0.1:8080/v1", "Base URL of an OpenAI-compatible server (openai backend).")
     openai_model: str = opt("", "Model name sent to the OpenAI-compatible server.")
     openai_api_key_env: str = opt("", "Environment variable holding the API key, if the server needs one.")
@@ -113,6 +114,13 @@ class ServerConfig:
     gguf: str = opt("auto", "GGUF the llama-cpp backend runs: auto (the export's f16/f32, else a quantized file), "
                     "a type such as q8_0, or a file name in the model dir.")
     telemetry: bool = opt(True, "Record shown/accepted completions locally under .assistant/ (never sent).")
+    telemetry_dir: str = opt("", "Where telemetry is written; empty: <workspace>/.assistant/telemetry.")
+    kv_reuse: bool = opt(True, "Keep the last prompt's KV cache and reuse its longest common token prefix "
+                         "(transformers backend).")
+    result_cache: bool = opt(True, "Answer a prompt seen recently from memory, without a model call.")
+    typed_through: bool = opt(True, "When the user types the first characters of the shown suggestion, show the "
+                              "rest at once, without a model call.")
+    prefetch: bool = opt(True, "After a suggestion is accepted, compute the next one in the background.")
 
 
 @dataclass
