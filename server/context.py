@@ -1,4 +1,12 @@
-"""Context: what the model sees around the cursor, cut to the token budget at line boundaries."""
+"""Context: what the model sees around the cursor, cut to the token budget at line boundaries.
+
+`build_context` is the first step of the pipeline (context -> prompt -> generate -> postprocess). It is
+pure: a document, a cursor and the other open documents in, a `Context` out. The token trimming is the
+one the trainer uses (`assistant.prompt.trim_context`), and snippets of other open documents are chosen
+the way the trainer chooses them from the other files of an example's commit
+(`assistant.snippets.rank_snippets`: 20-line windows, the best 2), so that served prompts look like the
+prompts the model was trained on.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +15,21 @@ from dataclasses import dataclass
 
 from assistant.config import ServerConfig
 from assistant.languages import language_from_lsp_id
-from assistant.prompt import FimInput, trim_context
+from assistant.prompt import FimInput, Snippet, trim_context
+from assistant.snippets import query_of, rank_snippets
+
+SNIPPET_TOP_K = 2
+SNIPPET_LINES = 20
+"""As the trainer renders training examples: the 2 best 20-line windows of other files."""
+
+MAX_CHARS_PER_TOKEN = 64
+"""No token covers more characters than this; lets a huge document be cut before it is split into lines."""
+
+QUERY_CHARS = 40_000
+"""Snippets are ranked against the last 20 lines before the cursor, found within this many characters."""
+
+OPENERS = (":", "{", "(", "[", "=>", "->", " do", " then", "begin")
+"""Line endings that start a block: the one place a multi-line completion is offered."""
 
 
 @dataclass(frozen=True)
@@ -18,6 +40,8 @@ class CompletionRequest:
     offset: int
     path: str = ""
     language_id: str = ""
+    open_documents: tuple[tuple[str, str], ...] = ()
+    """(path, text) of other open documents, most recently used first: where snippets come from."""
 
 
 @dataclass(frozen=True)
@@ -27,12 +51,102 @@ class Context:
     """The cursor's line up to the cursor."""
     line_suffix: str
     """The cursor's line after the cursor."""
+    block_indent: int | None = None
+    """Indentation of the line that opens a block right before the cursor; None when no block starts here."""
+    in_comment_or_string: bool = False
+    """The cursor is inside a line comment or a string of its line: completions stay on that line."""
 
 
 def build_context(req: CompletionRequest, count_tokens: Callable[[str], int], cfg: ServerConfig) -> Context:
     offset = max(0, min(req.offset, len(req.text)))
     before, after = req.text[:offset], req.text[offset:]
-    prefix, suffix = trim_context(before, after, count_tokens, cfg.context_tokens, cfg.suffix_share)
     lang = language_from_lsp_id(req.language_id, req.path)
-    fim = FimInput(prefix=prefix, suffix=suffix, path=req.path, language=lang.name if lang else "")
-    return Context(fim=fim, line_prefix=before[before.rfind("\n") + 1:], line_suffix=after.split("\n", 1)[0])
+    snippets, used = select_snippets(before, req.open_documents, count_tokens,
+                                     int(cfg.context_tokens * cfg.snippet_share))
+    budget = cfg.context_tokens - used
+    prefix, suffix = trim_context(_tail_lines(before, budget * MAX_CHARS_PER_TOKEN),
+                                  _head_lines(after, budget * MAX_CHARS_PER_TOKEN), count_tokens, budget,
+                                  cfg.suffix_share)
+    fim = FimInput(prefix=prefix, suffix=suffix, path=req.path, language=lang.name if lang else "",
+                   snippets=snippets)
+    line_prefix = before[before.rfind("\n") + 1:]
+    line_suffix = after.split("\n", 1)[0].rstrip("\r")
+    return Context(fim=fim, line_prefix=line_prefix, line_suffix=line_suffix,
+                   block_indent=block_indent(before, line_prefix, line_suffix),
+                   in_comment_or_string=in_comment_or_string(line_prefix, lang.line_comment if lang else None))
+
+
+def select_snippets(before: str, documents: tuple[tuple[str, str], ...], count_tokens: Callable[[str], int],
+                    budget: int) -> tuple[tuple[Snippet, ...], int]:
+    """The best snippets of `documents` for the code before the cursor that fit in `budget` tokens, and their cost."""
+    if not documents or budget <= 0:
+        return (), 0
+    chosen: list[Snippet] = []
+    used = 0
+    for snippet in rank_snippets(query_of(before[-QUERY_CHARS:]), documents, top_k=SNIPPET_TOP_K,
+                                 size=SNIPPET_LINES):
+        cost = count_tokens(f"{snippet.path}\n{snippet.text}\n") + 1  # + the file separator token
+        if used + cost <= budget:
+            chosen.append(snippet)
+            used += cost
+    return tuple(chosen), used
+
+
+def block_indent(before: str, line_prefix: str, line_suffix: str) -> int | None:
+    """Indentation of the block opener right before the cursor, if the cursor is where a block's body starts."""
+    if line_suffix.strip():
+        return None  # mid-line: the rest of the line is already written
+    if line_prefix.strip():
+        return _indent(line_prefix) if _opens_block(line_prefix) else None
+    end = len(before) - len(line_prefix) - 1  # the newline ending the previous line
+    while end > 0:
+        start = before.rfind("\n", 0, end) + 1
+        line = before[start:end]
+        if line.strip():
+            return _indent(line) if _opens_block(line) else None
+        end = start - 1
+    return None
+
+
+def in_comment_or_string(line_prefix: str, comment: str | None) -> bool:
+    """Whether the cursor, at the end of `line_prefix`, is inside a line comment or a string literal."""
+    quote = ""
+    i = 0
+    while i < len(line_prefix):
+        ch = line_prefix[i]
+        if quote:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == quote:
+                quote = ""
+        elif comment and line_prefix.startswith(comment, i):
+            return True
+        elif ch in "\"'`":
+            quote = ch
+        i += 1
+    return bool(quote)
+
+
+def _opens_block(line: str) -> bool:
+    return line.rstrip().endswith(OPENERS)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def _tail_lines(text: str, limit: int) -> str:
+    """The whole lines of `text` within its last `limit` characters (all of it when short)."""
+    if len(text) <= limit:
+        return text
+    cut = text.find("\n", len(text) - limit)
+    return text[cut + 1:] if cut >= 0 else text[-limit:]
+
+
+def _head_lines(text: str, limit: int) -> str:
+    """The whole lines of `text` within its first `limit` characters (all of it when short)."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind("\n", 0, limit)
+    return text[:cut + 1] if cut >= 0 else text[:limit]

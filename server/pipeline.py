@@ -1,7 +1,9 @@
-"""The completion pipeline: context -> prompt -> backend -> postprocess, one small step each.
+"""The completion pipeline: context -> prompt -> generate -> postprocess, one small step each.
 
-`Completer.complete` is what the LSP handlers, `assistant complete` and `assistant eval` all call, so
-an editor, the terminal and the evaluation see the same completion for the same document and cursor.
+`Completer.complete` is what the LSP server, `assistant complete` and `assistant eval` all call, so an
+editor, the terminal and the evaluation see the same completion for the same document and cursor. The
+server calls its steps one by one (`prepare`, `from_cache`, `generate`) to report model calls, to give
+a request the time budget that was left when it arrived, and to join a prefetch already under way.
 """
 
 from __future__ import annotations
@@ -12,15 +14,28 @@ from dataclasses import dataclass
 from assistant.config import ServerConfig
 from assistant.prompt import render_prompt
 from server.backends.base import Backend, CancelToken, Generation, GenerationRequest, generate
+from server.cache import ResultCache
 from server.context import CompletionRequest, Context, build_context
 from server.postprocess import postprocess
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """A request made ready for the model: its context and the exact prompt text."""
+
+    context: Context
+    prompt: str
+    max_new_tokens: int
+
+
+@dataclass(frozen=True)
 class Completion:
     text: str
+    """The ghost text: the model's output after postprocessing."""
     generation: Generation
     context: Context
+    source: str = "model"
+    """'model' (generated now), 'cache' or 'prefetch' (the result cache), 'typed-through' (the shown one)."""
 
 
 class Completer:
@@ -28,17 +43,45 @@ class Completer:
         self.backend = backend
         self.profile = backend.profile
         self.cfg = cfg
+        # Sampling is meant to vary; a cache would freeze it.
+        self.cache = ResultCache() if cfg.result_cache and cfg.temperature == 0 else None
+        set_prompt_cache = getattr(backend, "set_prompt_cache", None)  # optional: engines with KV reuse
+        if callable(set_prompt_cache):
+            set_prompt_cache(cfg.kv_reuse)
 
     def complete(self, req: CompletionRequest, cancel: CancelToken | None = None,
                  max_new_tokens: int | None = None) -> Completion:
+        prepared = self.prepare(req, max_new_tokens)
+        return self.from_cache(prepared) or self.generate(prepared, cancel)
+
+    def prepare(self, req: CompletionRequest, max_new_tokens: int | None = None) -> Prepared:
         ctx = build_context(req, self.backend.count_tokens, self.cfg)
-        prompt = render_prompt(self.profile, ctx.fim)
-        gen_req = GenerationRequest(
-            prompt=prompt,
-            max_new_tokens=max_new_tokens or self.cfg.max_new_tokens,
-            stop=self.profile.stop,
-            deadline=time.monotonic() + self.cfg.time_budget_ms / 1000,
+        return Prepared(ctx, render_prompt(self.profile, ctx.fim), max_new_tokens or self.cfg.max_new_tokens)
+
+    def from_cache(self, prepared: Prepared) -> Completion | None:
+        hit = self.cache.get(prepared.prompt, prepared.max_new_tokens) if self.cache is not None else None
+        if hit is None:
+            return None
+        gen = Generation(hit.generation.text, hit.generation.finish, hit.generation.tokens, 0.0)
+        return Completion(postprocess(gen.text, prepared.context), gen, prepared.context,
+                          "prefetch" if hit.prefetched else "cache")
+
+    def generate(self, prepared: Prepared, cancel: CancelToken | None = None, deadline: float | None = None,
+                 prefetch: bool = False) -> Completion:
+        """Run the model on the prompt until it stops, the deadline (default: now + the time budget) or `cancel`."""
+        request = GenerationRequest(
+            prompt=prepared.prompt,
+            max_new_tokens=prepared.max_new_tokens,
+            stop=self.profile.stop + (("\n",) if single_line(prepared.context) else ()),
+            deadline=deadline if deadline is not None else time.monotonic() + self.cfg.time_budget_ms / 1000,
             temperature=self.cfg.temperature,
         )
-        gen = generate(self.backend, gen_req, cancel)
-        return Completion(postprocess(gen.text, ctx), gen, ctx)
+        gen = generate(self.backend, request, cancel)
+        if self.cache is not None:
+            self.cache.put(prepared.prompt, prepared.max_new_tokens, gen, prefetched=prefetch)
+        return Completion(postprocess(gen.text, prepared.context), gen, prepared.context)
+
+
+def single_line(ctx: Context) -> bool:
+    """Whether postprocessing keeps only the first line: then generation can stop at the first newline."""
+    return ctx.block_indent is None or ctx.in_comment_or_string

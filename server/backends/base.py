@@ -71,6 +71,8 @@ def generate(backend: Backend, request: GenerationRequest, cancel: CancelToken |
     started = time.monotonic()
     if cancel is not None and cancel.cancelled:  # superseded while it waited for the model
         return Generation("", "cancelled")
+    if request.deadline is not None and started >= request.deadline:  # its time ran out in the queue
+        return Generation("", "deadline")
     text = ""
     tokens = 0
     finish = "length"

@@ -1,0 +1,78 @@
+"""The transformers backend on a real tiny model: KV reuse across keystrokes changes nothing but the work done.
+
+Each keystroke's prompt shares its start with the last one; the backend keeps the last prompt's KV cache,
+crops it to the common token prefix and runs only the rest. The completions must be token for token those
+of a fresh run, whatever the edit (typing on, deleting, a change above the cursor).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.hf import load_model_dir
+from server.backends.base import CancelToken, GenerationRequest, generate
+from server.backends.transformers_backend import TransformersBackend
+
+HEADER = "<file_sep>pkg/handlers_3.py\n<fim_prefix>"
+
+
+@pytest.fixture(scope="module")
+def backend(tiny_workspace: Path) -> TransformersBackend:
+    return TransformersBackend(load_model_dir(tiny_workspace / ".assistant" / "model"))
+
+
+def prompts(tiny_workspace: Path) -> list[str]:
+    """The prompts of a user typing, deleting, and then editing at the top of the prompt's window."""
+    text = (tiny_workspace / "pkg" / "handlers_3.py").read_text(encoding="utf-8")
+    cut = text.index("def handle_3_5(request):\n") + len("def handle_3_5(request):\n    ")
+    states = [(text[:cut + k], text[cut + k:]) for k in range(0, 12, 3)]  # typing on
+    states.append((text[:cut + 4], text[cut + 4:]))  # deleting back
+    out = [f"{HEADER}{before[-900:]}<fim_suffix>{after[:300]}<fim_middle>" for before, after in states]
+    return [*out, out[-1].replace(HEADER, HEADER + "# an edit at the top of the window\n")]
+
+
+def run(backend: TransformersBackend, prompt: str) -> tuple[str, int]:
+    gen = generate(backend, GenerationRequest(prompt, 16, stop=backend.profile.stop))
+    return gen.text, backend.reused_tokens
+
+
+def test_kv_reuse_gives_the_same_completions_for_less_work(backend: TransformersBackend, tiny_workspace: Path) -> None:
+    backend.set_prompt_cache(False)
+    fresh = [run(backend, p) for p in prompts(tiny_workspace)]
+    assert all(reused == 0 for _, reused in fresh)
+    backend.set_prompt_cache(True)
+    reused = [run(backend, p) for p in prompts(tiny_workspace)]
+    assert [text for text, _ in reused] == [text for text, _ in fresh]
+    counts = [n for _, n in reused]
+    lengths = [len(backend.encode(p)) for p in prompts(tiny_workspace)]
+    assert counts[0] == 0  # nothing kept yet
+    assert all(n > length // 2 for n, length in zip(counts[1:5], lengths[1:5], strict=True))  # typing and deleting
+    assert counts[5] <= len(backend.encode(HEADER))  # an edit at the top: only the file header in common
+
+
+def test_a_cancelled_generation_stops_between_two_tokens(backend: TransformersBackend, tiny_workspace: Path) -> None:
+    token = CancelToken()
+    pieces = 0
+    stream = backend.stream
+
+    def counting(request: GenerationRequest):  # cancel from "another thread" after the third token
+        nonlocal pieces
+        for piece in stream(request):
+            pieces += 1
+            if pieces == 3:
+                token.cancel()
+            yield piece
+
+    backend.stream = counting  # type: ignore[method-assign]
+    try:
+        gen = generate(backend, GenerationRequest(prompts(tiny_workspace)[0], 40, stop=()), token)
+    finally:
+        del backend.stream
+    assert gen.finish == "cancelled" and gen.tokens == 3 and pieces == 3
+    # The kept cache is still consistent: the next completion matches a fresh one.
+    backend.set_prompt_cache(True)
+    after_cancel = run(backend, prompts(tiny_workspace)[1])[0]
+    backend.set_prompt_cache(False)
+    assert after_cancel == run(backend, prompts(tiny_workspace)[1])[0]
