@@ -5,7 +5,7 @@
         adapter/     PEFT adapter, when the base is a pretrained model
         weights/     full weights, when the model was trained in full (the tiny base)
         tokenizer/   when the base was built here or its tokenizer changed
-        *.gguf       after `assistant export`
+        *.gguf       after `assistant export` (and an Ollama Modelfile)
         eval/        report.json, report.md, comparison.png
 
 A model dir is only ever published whole: `staged_dir` builds it in a temporary sibling and renames it
@@ -44,6 +44,8 @@ class Manifest:
     weights: str | None = None
     tokenizer: str | None = None
     gguf: list[dict[str, Any]] = field(default_factory=list)
+    """Files `assistant export` wrote: {file, type (f16, f32, q8_0, ..., lora-f16), size in bytes}, plus `parity`
+    (the check's result) on the checked file, `from` on quantized copies, `base` (the base GGUF) on a LoRA."""
     trained_on: dict[str, Any] = field(default_factory=dict)
     """repo, head, commit range, example counts."""
     training: dict[str, Any] = field(default_factory=dict)

@@ -5,8 +5,9 @@ one-line errors for missing or damaged files."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from helpers import pattern_module
@@ -62,7 +63,12 @@ def test_the_previous_prompts_prefix_is_reused(model_dir: Path) -> None:
     assert isinstance(backend, LlamaCppBackend)
     evaluated: list[int] = []
     real_eval = backend.llm.eval
-    backend.llm.eval = lambda tokens: (evaluated.append(len(tokens)), real_eval(tokens))[1]  # type: ignore[method-assign]
+
+    def counting_eval(tokens: Any) -> None:  # how many tokens llama.cpp actually runs through the model
+        evaluated.append(len(tokens))
+        real_eval(tokens)
+
+    backend.llm.eval = counting_eval
     first = fim_prompts(backend, 4)[3]
     request = GenerationRequest(first, max_new_tokens=6, stop=backend.profile.stop)
     cold = generate(backend, request)
@@ -86,7 +92,7 @@ def test_the_previous_prompts_prefix_is_reused(model_dir: Path) -> None:
 def test_streams_stop_between_tokens_and_free_the_model(model_dir: Path) -> None:
     backend = load_backend(server_cfg(model_dir, backend="llama-cpp"), model_dir)
     prompt = fim_prompts(backend, 1)[0]
-    stream = backend.stream(GenerationRequest(prompt, max_new_tokens=24))
+    stream = cast(Generator[str, None, None], backend.stream(GenerationRequest(prompt, max_new_tokens=24)))
     pieces = [next(stream), next(stream)]
     stream.close()  # what `generate` does on a stop string, the deadline or cancellation
     full = generate(backend, GenerationRequest(prompt, max_new_tokens=24))  # the lock was released

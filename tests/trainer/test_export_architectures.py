@@ -125,7 +125,7 @@ def codellama_tokenizer() -> PreTrainedTokenizerFast:
                                    clean_up_tokenization_spaces=False)
 
 
-SMALL = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+SMALL: dict[str, Any] = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
          "max_position_embeddings": 1024}
 
 
@@ -251,7 +251,7 @@ def test_lora_only_export_runs_in_llama_cpp_over_the_base(tmp_path: Path, monkey
 
     # The adapter matters: the base GGUF alone does not behave like the merged model.
     loaded = load_model_dir(md)
-    merged = loaded.model.merge_and_unload()
+    merged = loaded.model.merge_and_unload()  # type: ignore[operator]
     prompts, source = parity_prompts(md.parent / "data", loaded.profile, loaded.tokenizer, 4)
     with pytest.raises(UserError, match="parity check failed"):
         check_parity(base_gguf, merged, loaded.tokenizer, prompts, 32, source)
