@@ -4,8 +4,9 @@
 pure: a document, a cursor and the other open documents in, a `Context` out. The token trimming is the
 one the trainer uses (`assistant.prompt.trim_context`), and snippets of other open documents are chosen
 the way the trainer chooses them from the other files of an example's commit
-(`assistant.snippets.rank_snippets`: 20-line windows, the best 2), so that served prompts look like the
-prompts the model was trained on.
+(as `assistant.snippets.rank_snippets` ranks them: 20-line windows, the best 2; `server.snippet_cache` does
+it without recomputing unchanged documents), so that served prompts look like the prompts the model was
+trained on.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 from assistant.config import ServerConfig
 from assistant.languages import language_from_lsp_id
 from assistant.prompt import FimInput, Snippet, trim_context
-from assistant.snippets import query_of, rank_snippets
+from assistant.snippets import query_of
+from server.snippet_cache import rank_open_documents
 
 SNIPPET_TOP_K = 2
 SNIPPET_LINES = 20
@@ -83,8 +85,7 @@ def select_snippets(before: str, documents: tuple[tuple[str, str], ...], count_t
         return (), 0
     chosen: list[Snippet] = []
     used = 0
-    for snippet in rank_snippets(query_of(before[-QUERY_CHARS:]), documents, top_k=SNIPPET_TOP_K,
-                                 size=SNIPPET_LINES):
+    for snippet in rank_open_documents(query_of(before[-QUERY_CHARS:]), documents, SNIPPET_TOP_K, SNIPPET_LINES):
         cost = count_tokens(f"{snippet.path}\n{snippet.text}\n") + 1  # + the file separator token
         if used + cost <= budget:
             chosen.append(snippet)

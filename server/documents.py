@@ -18,6 +18,12 @@ MAX_SNIPPET_DOCUMENTS = 10
 """Search at most this many other open documents, the most recently used first (bounds the work a keystroke costs)."""
 
 
+def encoding_name(kind: object) -> str:
+    """'utf-8', 'utf-16' or 'utf-32' for a negotiated `PositionEncodingKind` (or its string); UTF-16 by default."""
+    name = str(getattr(kind, "value", kind) or "utf-16").lower()
+    return name if name in ("utf-8", "utf-16", "utf-32") else "utf-16"
+
+
 def units(ch: str, encoding: str) -> int:
     """Code units one character takes in `encoding` ('utf-8', 'utf-16' or 'utf-32')."""
     cp = ord(ch)

@@ -24,7 +24,7 @@ from pygls.uris import to_fs_path
 from assistant import __version__
 from server import lifecycle
 from server.context import CompletionRequest
-from server.documents import offset_at, other_documents, position_at
+from server.documents import encoding_name, offset_at, other_documents, position_at
 from server.protocol import AssistantProtocol, field, item_id_of
 from server.session import Session, Suggestion
 
@@ -160,7 +160,7 @@ async def complete_at(ls: AssistantServer, uri: str,
     if document is None:
         return None  # not opened by the client: nothing we can complete
     source = document.source
-    encoding = str(ls.workspace.position_encoding or "utf-16")
+    encoding = encoding_name(ls.workspace.position_encoding)
     offset = offset_at(source, position.line, position.character, encoding)
     others = ((u, relative_path(ls, u), d.source) for u in ls.session.recent()
               if (d := ls.workspace.text_documents.get(u)) is not None)

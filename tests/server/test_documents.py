@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from lsprotocol import types
 
 from server.documents import (
     MAX_SNIPPET_DOCUMENT_CHARS,
     MAX_SNIPPET_DOCUMENTS,
     chars_in_units,
+    encoding_name,
     offset_at,
     other_documents,
     position_at,
@@ -55,3 +57,11 @@ def test_other_documents_skip_the_current_one_empty_and_huge_ones_and_are_capped
     docs += [(f"file:///m{i}.py", f"m{i}.py", f"v{i} = {i}\n") for i in range(MAX_SNIPPET_DOCUMENTS + 5)]
     chosen = other_documents("file:///cur.py", docs)
     assert [path for path, _ in chosen] == [f"m{i}.py" for i in range(MAX_SNIPPET_DOCUMENTS)]
+
+
+def test_the_negotiated_encoding_is_read_from_the_lsp_enum_or_a_string() -> None:
+    assert encoding_name(types.PositionEncodingKind.Utf8) == "utf-8"  # str() of this enum is not its value
+    assert encoding_name(types.PositionEncodingKind.Utf32) == "utf-32"
+    assert encoding_name("utf-16") == "utf-16"
+    assert encoding_name(None) == "utf-16"
+    assert encoding_name("ebcdic") == "utf-16"

@@ -17,7 +17,7 @@ from helpers import ASSISTANT, pattern_module, run_cli
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from server.documents import position_at
+from server.documents import encoding_name, position_at
 from server.telemetry import read_events
 
 CLIENTS = ["neovim", "visual-studio-code"]
@@ -40,7 +40,7 @@ async def client(lsp_client: LanguageClient, request: pytest.FixtureRequest):
 
 
 def encoding(client: LanguageClient) -> str:
-    return str(client.init_result.capabilities.position_encoding or "utf-16")  # type: ignore[attr-defined]
+    return encoding_name(client.init_result.capabilities.position_encoding)  # type: ignore[attr-defined]
 
 
 def empty_body() -> tuple[str, int]:
