@@ -115,8 +115,8 @@ def test_dismiss_then_accept_a_word_and_a_line(editor: Editor, tiny_workspace: P
     dismissed = editor.wait("the ghost text dismissed", lambda s: not s["marks"])
     assert dismissed["lines"] == lines and dismissed["mode"] == "i"
 
-    # An edit that ends where it began asks again; the same text and position get the same suggestion.
-    editor.keys("x<BS>")
+    # Entering insert mode again asks again; the same text and position get the same suggestion.
+    editor.keys("<Esc>a")
     assert ghost(wait_ghost(editor, "the suggestion again")) == expected
 
     editor.lua("assistant_record_edits()")
@@ -156,7 +156,7 @@ def test_toggle_turns_ghost_text_off_and_tab_falls_back_to_indenting(editor: Edi
     assert indented["lines"][row].startswith(lines[row]) and indented["lines"][row][len(lines[row]):].isspace()
 
     editor.nvim.command("Assistant toggle")
-    editor.keys("<BS>" * (len(indented["lines"][row]) - len(lines[row])))
+    editor.keys("<BS>" * (len(indented["lines"][row]) - len(lines[row])) + "<Esc>a")
     back = wait_ghost(editor, "ghost text after turning it back on")
     assert back["lines"] == lines and ghost(back) == expected
     assert not editor.errors()

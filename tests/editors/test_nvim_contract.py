@@ -156,15 +156,23 @@ def test_a_server_that_does_not_start_shows_an_error_and_editing_goes_on(
     assert not ed.errors()
 
 
-def test_train_and_stats_commands_run_the_cli(make_editor, nvim_binary: NvimBinary, tmp_path: Path) -> None:
-    """`:Assistant stats` shows what `assistant stats` prints; `:Assistant train` runs it in a terminal."""
-    root = make_root(tmp_path)
+@pytest.fixture(scope="module")
+def repo_without_commits(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """A git repository with no commits yet, and what `assistant stats` prints for it."""
+    root = make_root(tmp_path_factory.mktemp("empty"))
     subprocess.run(["git", "-C", str(root), "init", "-q"], check=True)
+    stats = subprocess.run([*ASSISTANT_CLI, "stats", "--repo", str(root)], capture_output=True, text=True,
+                           timeout=120)
+    return root, stats
+
+
+def test_train_and_stats_commands_run_the_cli(make_editor, nvim_binary: NvimBinary,
+                                              repo_without_commits: tuple[Path, Any]) -> None:
+    """`:Assistant stats` shows what `assistant stats` prints; `:Assistant train` runs it in a terminal."""
+    root, stats = repo_without_commits
     ed = make_editor(nvim_binary, root, {"cli": ASSISTANT_CLI, "auto_start": False})
     ed.nvim.command(f"edit {root / 'notes.py'}")
 
-    stats = subprocess.run([*ASSISTANT_CLI, "stats", "--repo", str(root)], capture_output=True, text=True,
-                           timeout=120)
     ed.nvim.command("Assistant stats")
     if stats.returncode == 0:
         ed.wait("the stats window", lambda s: ed.lua("return vim.fn.bufnr('assistant://stats')") != -1)

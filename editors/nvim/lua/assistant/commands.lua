@@ -56,7 +56,7 @@ local subcommands = {}
 function subcommands.status()
   local root = current_root()
   local s = root and status.by_root[root]
-  local engine = require("assistant.config").use_native() and "Neovim's inline completion (vim.lsp.inline_completion)"
+  local engine = config.use_native() and "Neovim's inline completion (vim.lsp.inline_completion)"
     or "extmarks drawn by this plugin"
   local lines = {
     { "repo-assistant: " .. (s and s.state or "no server for this buffer"), s and s.state == "error" and "ErrorMsg"

@@ -126,25 +126,31 @@ function M.on_exit(root, code, signal, client_id)
   end
 end
 
---- Start (or reuse) the server of `bufnr`'s workspace and attach it to `bufnr`.
+--- Attach the server of `bufnr`'s workspace to `bufnr`, starting it unless `start` is false and it is not
+--- running yet.
 ---@param bufnr integer
+---@param start? boolean default true
 ---@return integer? client_id
-function M.attach(bufnr)
+function M.attach(bufnr, start)
   if not eligible(bufnr) then
     return nil
   end
-  local root = M.root_of(bufnr)
+  local attached = M.client_of(bufnr)
+  if attached then
+    return attached.id
+  end
+  local root = vim.b[bufnr].assistant_root or M.root_of(bufnr)
   if not root then
     return nil
   end
   vim.b[bufnr].assistant_root = root -- for the statusline, which must not search the file system
-  if M.failed[root] then
-    return nil
-  end
   local running = M.client_for(root)
   if running then
     vim.lsp.buf_attach_client(bufnr, running.id)
     return running.id
+  end
+  if start == false or M.failed[root] then
+    return nil
   end
   local cmd = config.server_cmd()
   if type(cmd) == "table" and vim.fn.executable(cmd[1]) == 0 then
@@ -161,11 +167,11 @@ function M.attach(bufnr)
   return id
 end
 
---- Attach every eligible loaded buffer of `root` (all roots when nil).
+--- Attach every eligible loaded buffer of `root` (of every workspace when nil), starting servers.
 ---@param root string?
 function M.start_root(root)
   for _, bufnr in ipairs(api.nvim_list_bufs()) do
-    if eligible(bufnr) and (root == nil or M.root_of(bufnr) == root) then
+    if eligible(bufnr) and (root == nil or (vim.b[bufnr].assistant_root or M.root_of(bufnr)) == root) then
       M.attach(bufnr)
     end
   end
@@ -195,17 +201,17 @@ function M.restart(root)
   end
 end
 
---- Autocommands that start servers for buffers as they open (`auto_start`) and keep the engine in step.
+--- Autocommands that attach buffers as they are entered (starting their server with `auto_start`, else
+--- only joining one already running) and keep the engine in step.
 function M.setup_autocmds()
   local group = api.nvim_create_augroup("assistant.lsp", { clear = true })
-  if config.options.auto_start then
-    api.nvim_create_autocmd({ "FileType", "BufReadPost", "BufNewFile" }, {
-      group = group,
-      callback = function(ev)
-        M.attach(ev.buf)
-      end,
-    })
-  end
+  -- BufEnter: the filetype is known by then (also for files without one, which never fire FileType).
+  api.nvim_create_autocmd({ "BufEnter", "FileType" }, {
+    group = group,
+    callback = function(ev)
+      M.attach(ev.buf, config.options.auto_start)
+    end,
+  })
   api.nvim_create_autocmd("LspDetach", {
     group = group,
     callback = function(ev)
