@@ -58,6 +58,16 @@ class Context:
     in_comment_or_string: bool = False
     """The cursor is inside a line comment or a string of its line: completions stay on that line."""
 
+    @property
+    def max_lines(self) -> int | None:
+        """How many lines a completion may have here: the rest of the line in a comment or a string and in the
+        middle of a line; the next line too at the end of a line; a block's body where a block starts (None)."""
+        if self.in_comment_or_string:
+            return 1
+        if self.block_indent is not None:
+            return None
+        return 2 if self.line_prefix.strip() and not self.line_suffix.strip() else 1
+
 
 def build_context(req: CompletionRequest, count_tokens: Callable[[str], int], cfg: ServerConfig) -> Context:
     offset = max(0, min(req.offset, len(req.text)))

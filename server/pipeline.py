@@ -72,16 +72,13 @@ class Completer:
         request = GenerationRequest(
             prompt=prepared.prompt,
             max_new_tokens=prepared.max_new_tokens,
-            stop=self.profile.stop + (("\n",) if single_line(prepared.context) else ()),
+            stop=self.profile.stop,
             deadline=deadline if deadline is not None else time.monotonic() + self.cfg.time_budget_ms / 1000,
             temperature=self.cfg.temperature,
+            max_lines=prepared.context.max_lines,  # postprocessing would drop the lines after these
         )
         gen = generate(self.backend, request, cancel)
         if self.cache is not None:
             self.cache.put(prepared.prompt, prepared.max_new_tokens, gen, prefetched=prefetch)
         return Completion(postprocess(gen.text, prepared.context), gen, prepared.context)
 
-
-def single_line(ctx: Context) -> bool:
-    """Whether postprocessing keeps only the first line: then generation can stop at the first newline."""
-    return ctx.block_indent is None or ctx.in_comment_or_string

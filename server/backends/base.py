@@ -24,6 +24,8 @@ class GenerationRequest:
     deadline: float | None = None
     """time.monotonic() after which generation returns what it has."""
     temperature: float = 0.0
+    max_lines: int | None = None
+    """Stop once the text has this many lines (the newline that would start the next is not kept)."""
 
 
 class CancelToken:
@@ -82,6 +84,9 @@ def generate(backend: Backend, request: GenerationRequest, cancel: CancelToken |
             text += piece
             tokens += 1
             cut = _first_stop(text, request.stop)
+            lines_end = _line_limit(text, request.max_lines)
+            if lines_end is not None and (cut is None or lines_end < cut):
+                cut = lines_end
             if cut is not None:
                 text = text[:cut]
                 finish = "stop"
@@ -104,3 +109,15 @@ def generate(backend: Backend, request: GenerationRequest, cancel: CancelToken |
 def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:
     hits = [i for i in (text.find(s) for s in stops if s) if i >= 0]
     return min(hits) if hits else None
+
+
+def _line_limit(text: str, max_lines: int | None) -> int | None:
+    """Where the `max_lines`-th newline is in `text` (the end of the last line allowed), or None."""
+    if max_lines is None:
+        return None
+    at = -1
+    for _ in range(max_lines):
+        at = text.find("\n", at + 1)
+        if at < 0:
+            return None
+    return at

@@ -13,7 +13,7 @@ from server.postprocess.base import Filter
 from server.postprocess.brackets import no_duplicate_closing_brackets
 from server.postprocess.repetition import drop_repetitive_loops, drop_suffix_repeat
 from server.postprocess.scope import (
-    multi_line_only_where_a_block_starts,
+    lines_for_the_place,
     single_line_in_comment_or_string,
     stop_at_block_end,
 )
@@ -21,7 +21,7 @@ from server.postprocess.whitespace import drop_whitespace_only, trim_trailing_wh
 
 FILTERS: tuple[Filter, ...] = (
     single_line_in_comment_or_string,
-    multi_line_only_where_a_block_starts,
+    lines_for_the_place,
     stop_at_block_end,
     drop_repetitive_loops,
     drop_suffix_repeat,

@@ -16,9 +16,10 @@ def single_line_in_comment_or_string(text: str, ctx: Context) -> str:
     return text.split("\n", 1)[0] if ctx.in_comment_or_string else text
 
 
-def multi_line_only_where_a_block_starts(text: str, ctx: Context) -> str:
-    """Several lines only where a block's body starts (after `:`, `{`, ...); elsewhere the rest of the line."""
-    return text if ctx.block_indent is not None else text.split("\n", 1)[0]
+def lines_for_the_place(text: str, ctx: Context) -> str:
+    """Several lines only where a block's body starts (after `:`, `{`, ...); at the end of a line, that line's
+    rest and the next line (what comes after an accepted line); elsewhere the rest of the line."""
+    return text if ctx.max_lines is None else "\n".join(text.split("\n")[:ctx.max_lines])
 
 
 def stop_at_block_end(text: str, ctx: Context) -> str:

@@ -17,7 +17,7 @@ from server.postprocess import FILTERS, postprocess
 from server.postprocess.brackets import no_duplicate_closing_brackets
 from server.postprocess.repetition import drop_repetitive_loops, drop_suffix_repeat
 from server.postprocess.scope import (
-    multi_line_only_where_a_block_starts,
+    lines_for_the_place,
     single_line_in_comment_or_string,
     stop_at_block_end,
 )
@@ -61,13 +61,15 @@ GOLDEN: dict[object, list[Case]] = {
         Case("a # inside a string is not a comment", "python", 'x = "#" + ⟨y\nz = 1⟩\n',
              'x = "#" + ⟨y\nz = 1⟩\n'),
     ],
-    multi_line_only_where_a_block_starts: [
+    lines_for_the_place: [
         Case("a python block starts", "python", "def double(x):\n    ⟨y = x * 2\n    return y⟩\n",
              "def double(x):\n    ⟨y = x * 2\n    return y⟩\n"),
         Case("inside a body: one line", "python", "def double(x):\n    y = x * 2\n    ⟨return y\n\nprint(1)⟩\n",
              "def double(x):\n    y = x * 2\n    ⟨return y⟩\n"),
         Case("a brace block starts", "javascript", "function inc(a) {⟨\n  return a + 1;\n}⟩",
              "function inc(a) {⟨\n  return a + 1;\n}⟩"),
+        Case("end of a line: the next line too", "python", "x = compute()⟨\ny = x + 1\nz = 2⟩\n",
+             "x = compute()⟨\ny = x + 1⟩\n"),
         Case("mid-line: the rest of the line", "javascript", "const y = add(⟨x, 1\nconst z = 2;⟩);\n",
              "const y = add(⟨x, 1⟩);\n"),
     ],

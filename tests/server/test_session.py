@@ -133,6 +133,16 @@ async def test_a_request_elsewhere_cancels_a_prefetch_it_does_not_need(tmp_path:
     assert model.pieces_written[1] < 40
 
 
+async def test_generation_stops_where_postprocessing_would_cut(tmp_path: Path) -> None:
+    model = ScriptedModel(answer="total\n    print(total)\n    print(total)\n    return")
+    session = await started(tmp_path, model)
+    end_of_line = CompletionRequest("x = 1\ny = x + \n", len("x = 1\ny = x + "), "m.py", "python")
+    result = await session.complete("file:///m.py", end_of_line)
+    assert result is not None and result.text == "total\n    print(total)"  # the line's rest and the next line
+    # Pieces: "total\n", " ", " ", " ", " print(total)\n" and no more: the model stopped at the second newline.
+    assert model.pieces_written == [5]
+
+
 async def test_time_budget_returns_what_is_ready(tmp_path: Path) -> None:
     model = ScriptedModel(answer=" ".join(f"w{i}" for i in range(60)), delay=0.02)
     session = await started(tmp_path, model, max_new_tokens=60)
