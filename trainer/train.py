@@ -53,9 +53,9 @@ def train(repo_path: Path, cfg: Config, model_dir: Path | None = None, resume: b
     train_ex, val_ex = validation_split(dataset.train, cfg.train.val_fraction)
     prepared = prepare_or_reload(cfg, train_ex, run)
     enc_train = encode_all(train_ex, prepared.tokenizer, prepared.profile, cfg.train.max_seq_len,
-                           cfg.server.suffix_share)
+                           cfg.server.suffix_share, cfg.server.snippet_share)
     enc_val = encode_all(val_ex, prepared.tokenizer, prepared.profile, cfg.train.max_seq_len,
-                         cfg.server.suffix_share)
+                         cfg.server.suffix_share, cfg.server.snippet_share)
     if not enc_train:
         raise UserError("no training example fits in train.max_seq_len; raise it or mine more history")
 

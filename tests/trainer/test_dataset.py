@@ -97,3 +97,27 @@ def test_labelled_head_gives_the_models_own_loss_and_gradients() -> None:
     for p, g in zip(model.parameters(), expected, strict=True):
         torch.testing.assert_close(p.grad, g)
     assert model(**inputs).logits.shape[1] == batch["input_ids"].shape[1]  # outside training: every position
+
+
+def test_training_prompt_is_byte_identical_to_the_served_prompt() -> None:
+    """The same document, cursor and other files give the same prompt in training and in the server."""
+    from assistant.config import ServerConfig
+    from server.context import CompletionRequest, build_context
+
+    tok = make_tokenizer()
+    profile = PROFILES["tiny"]
+    other = "def sub(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n"
+    prefix = "import util\n\n" + "x = 1\n" * 30 + "def add(a, b):\n    "
+    ex = Example(path="pkg/m.py", language="python", prefix=prefix, middle="return a + b", suffix="\n\nz = 2\n",
+                 kind="hunk", snippets=[["pkg/util.py", other]])
+    max_len = 400
+    enc = encode_example(ex, tok, profile, max_len, suffix_share=0.25, snippet_share=0.25)
+    assert enc is not None
+    target_len = len(tok("return a + b<|endoftext|>", add_special_tokens=False)["input_ids"])
+    cfg = ServerConfig(context_tokens=max_len - target_len - 16, suffix_share=0.25, snippet_share=0.25)
+    req = CompletionRequest(text=ex.prefix + ex.suffix, offset=len(ex.prefix), path=ex.path, language_id="python",
+                            open_documents=(("pkg/util.py", other),))
+    served = render_prompt(profile, build_context(req, lambda s: len(tok.tokenize(s)) if s else 0, cfg).fim)
+    assert "<file_sep>pkg/util.py\n" in served
+    prompt_ids = [t for t, lab in zip(enc.input_ids, enc.labels, strict=True) if lab == IGNORE]
+    assert tok.decode(prompt_ids) == served

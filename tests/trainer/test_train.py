@@ -69,7 +69,7 @@ def test_lora_and_qlora_change_the_adapter_and_not_the_base(method: str, pretrai
 
 def test_full_training_lowers_loss_on_a_repetitive_corpus(tmp_path: Path) -> None:
     cfg = TrainConfig(base="tiny", tiny_size="nano", batch_size=8, max_seq_len=256, learning_rate=3e-3)
-    prepared, trainer = run_short(cfg, tmp_path, steps=30)
+    _, trainer = run_short(cfg, tmp_path, steps=30)
     progress = next(c for c in trainer.callback_handler.callbacks if isinstance(c, RichProgress))
     trainer.train()
     losses = [loss for _, loss in progress.train_loss]
@@ -79,7 +79,7 @@ def test_full_training_lowers_loss_on_a_repetitive_corpus(tmp_path: Path) -> Non
 
 def test_recency_weights_drive_sampling(tmp_path: Path) -> None:
     cfg = TrainConfig(base="tiny", tiny_size="nano", batch_size=4, max_seq_len=256)
-    prepared, trainer = run_short(cfg, tmp_path)
+    _, trainer = run_short(cfg, tmp_path)
     assert isinstance(trainer, WeightedTrainer)
     trainer.sample_weights = [1.0] * 10 + [0.01] * 38
     trainer.train_dataset.rows = trainer.train_dataset.rows[:48]  # type: ignore[union-attr]
