@@ -146,6 +146,12 @@ def utf16_len(s: str) -> int:
     return len(s.encode("utf-16-le")) // 2
 
 
+def ghost_at_cursor(state: dict[str, Any]) -> bool:
+    """Whether one ghost text is on screen, at the cursor (a condition to wait for)."""
+    marks = state["marks"]
+    return len(marks) == 1 and (marks[0]["row"], marks[0]["col"]) == (state["row"], state["col"])
+
+
 def ghost(state: dict[str, Any]) -> str | None:
     """The ghost text on screen, checked to sit at the cursor; None when none is shown."""
     marks = state["marks"]

@@ -55,12 +55,12 @@ function _G.assistant_probe()
   }
 end
 
--- Snapshots taken right after each edit in insert mode has been handled (by the plugin's and Neovim's own
--- autocommands and what they scheduled), before any debounce timer can fire: how the screen looks after a
--- keystroke, independent of how fast the test polls.
+-- Snapshots taken right after each edit or cursor move in insert mode has been handled (by the plugin's and
+-- Neovim's own autocommands and what they scheduled), before any debounce timer can fire: how the screen
+-- looks after a keystroke, independent of how fast the test polls.
 function _G.assistant_record_edits()
   _G.assistant_snapshots = {}
-  api.nvim_create_autocmd("TextChangedI", {
+  api.nvim_create_autocmd({ "TextChangedI", "CursorMovedI" }, {
     group = api.nvim_create_augroup("assistant_probe", { clear = true }),
     callback = function()
       vim.schedule(function()

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from helpers import pattern_module
-from nvim_harness import Editor, ghost, next_line, next_word
+from nvim_harness import Editor, ghost, ghost_at_cursor, next_line, next_word
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +57,7 @@ def start_typing(ed: Editor, workspace: Path, server_answer: Any) -> tuple[list[
 
 
 def wait_ghost(ed: Editor, what: str = "ghost text") -> dict[str, Any]:
-    return ed.wait(what, lambda s: bool(s["marks"]))
+    return ed.wait(what, ghost_at_cursor)
 
 
 def last_snapshot(ed: Editor, what: str, condition) -> dict[str, Any]:
@@ -93,17 +93,27 @@ def test_typing_through_keeps_the_ghost_text_and_other_typing_clears_it(editor: 
     assert ghost(wait_ghost(editor)) == expected
     editor.lua("assistant_record_edits()")
 
+    other = "#" if not expected.startswith("#") else "%"
+    editor.keys(other)
+    after_other = last_snapshot(editor, "another character", lambda s: s["lines"][row] == lines[row] + other)
+    assert ghost(after_other) is None
+
+    # Back to the same text and position: the same suggestion.
+    editor.keys("<BS>")
+    assert ghost(editor.wait("the suggestion again", lambda s: s["lines"] == lines and ghost_at_cursor(s))) == expected
+
     first = expected[0]
     assert first not in "\n\t", "typing through needs a suggestion that starts with a printable character"
+    editor.lua("assistant_record_edits()")
     editor.keys(first)
     typed_line = lines[row] + first
     after_match = last_snapshot(editor, "the matching character", lambda s: s["lines"][row] == typed_line)
     assert ghost(after_match) == expected[1:]
 
-    other = "#" if expected[1:2] != "#" else "%"
-    editor.keys(other)
-    after_other = last_snapshot(editor, "the other character", lambda s: s["lines"][row] == typed_line + other)
-    assert ghost(after_other) is None
+    # The cursor moves back into what was typed through: the rest no longer fits there.
+    editor.keys("<Left>")
+    moved_back = last_snapshot(editor, "the cursor moved left", lambda s: s["col"] == len(typed_line) - 1)
+    assert moved_back["lines"][row] == typed_line and ghost(moved_back) is None
     assert not editor.errors()
 
 
@@ -124,7 +134,7 @@ def test_dismiss_then_accept_a_word_and_a_line(editor: Editor, tiny_workspace: P
     editor.keys("<M-Right>")
     with_word = lines[row] + word
     state = editor.wait("the next word accepted and a suggestion shown",
-                        lambda s: s["lines"][row] == with_word and bool(s["marks"]))
+                        lambda s: s["lines"][row] == with_word and ghost_at_cursor(s))
     assert state["col"] == len(with_word.encode())
     rest = ghost(state)
     if not editor.binary.native:

@@ -16,7 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nvim_harness import ASSISTANT_CLI, FAKE_SERVER, Editor, NvimBinary, ghost, next_line, next_word, utf16_len
+from nvim_harness import (
+    ASSISTANT_CLI,
+    FAKE_SERVER,
+    Editor,
+    NvimBinary,
+    ghost,
+    ghost_at_cursor,
+    next_line,
+    next_word,
+    utf16_len,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +62,7 @@ def test_notifications_cycling_and_partial_accepts_follow_the_contract(make_edit
     ed.wait("the fake server ready", lambda s: s["statusline"] == "assistant: ready (fake-model)")
 
     ed.keys("ix")
-    state = ed.wait("ghost text", lambda s: bool(s["marks"]))
+    state = ed.wait("ghost text", ghost_at_cursor)
     assert ghost(state) == first["text"]  # two lines: the rest of this one inline, the next one below
     shown = item_as_sent(first["text"], "first", 0, 1)
     ed.wait("didShowCompletion", lambda s: len(sent(ed, "textDocument/didShowCompletion")) == 1)
@@ -73,7 +83,7 @@ def test_notifications_cycling_and_partial_accepts_follow_the_contract(make_edit
     partial = sent(ed, "textDocument/didPartiallyAcceptCompletion")
     assert partial == [{"item": shown, "acceptedLength": utf16_len(word)}]
 
-    rest = ghost(ed.wait("the rest of a suggestion", lambda s: bool(s["marks"])))
+    rest = ghost(ed.wait("the rest of a suggestion", ghost_at_cursor))
     part = next_line(rest)
     ed.keys("<M-Down>")
     line += part
@@ -83,7 +93,7 @@ def test_notifications_cycling_and_partial_accepts_follow_the_contract(make_edit
     # Counted from the start of the item's text: what the user had before (typed or accepted) plus this part.
     assert partial[1]["acceptedLength"] == utf16_len("héllo_wörld(1) + 😀x") == 20
 
-    rest = ghost(ed.wait("a suggestion after the line", lambda s: bool(s["marks"])))
+    rest = ghost(ed.wait("a suggestion after the line", ghost_at_cursor))
     ed.keys("<Tab>")
     expected = (line + rest).split("\n")
     done = ed.wait("the whole suggestion accepted", lambda s: s["lines"] == expected)
@@ -103,7 +113,7 @@ def test_extmark_ghost_text_is_cut_at_max_lines(make_editor, nvim_binary: NvimBi
     ed.nvim.command(f"edit {root / 'notes.py'}")
     ed.wait("the fake server attached", lambda s: s["clients"] == 1)
     ed.keys("ix")
-    state = ed.wait("ghost text", lambda s: bool(s["marks"]))
+    state = ed.wait("ghost text", ghost_at_cursor)
     assert state["marks"][0]["namespace"] == "assistant.ghost_text"
     assert ghost(state) == first["text"].split("\n")[0]
     notes = ed.lua("""

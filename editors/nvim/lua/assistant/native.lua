@@ -90,14 +90,14 @@ function M.attach(bufnr, client_id)
   if not buffers[bufnr] then
     local group = api.nvim_create_augroup("assistant.native." .. bufnr, { clear = true })
     buffers[bufnr] = { client_id = client_id, augroup = group }
-    api.nvim_create_autocmd("TextChangedI", {
+    api.nvim_create_autocmd({ "TextChangedI", "CursorMovedI" }, {
       group = group,
       buffer = bufnr,
       callback = function()
         local state = buffers[bufnr]
         if state and state.suggestion and not state.suggestion:remainder() then
-          -- Typing that does not match the ghost text clears it at once (Neovim would keep showing it
-          -- until its next answer arrives).
+          -- Typing that does not match the ghost text, or moving away from it, clears it at once (Neovim
+          -- would keep showing it, where it was requested, until its next answer arrives).
           state.suggestion = nil
           hide(bufnr)
         end

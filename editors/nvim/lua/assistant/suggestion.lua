@@ -17,11 +17,34 @@ local api = vim.api
 ---@field index integer the current item
 ---@field encoding string the client's position encoding
 ---@field position integer[] (row, byte col), 0-based: where the cursor was when the items were requested
+---@field suffix string the text after the cursor, on its line, when the answer arrived (typing goes before it)
 ---@field shown table<integer, boolean> items already reported with didShowCompletion
 local Suggestion = {}
 Suggestion.__index = Suggestion
 
 local M = {}
+
+---@return integer row, integer col 0-based cursor in the buffer's window
+local function cursor(bufnr)
+  local win = api.nvim_get_current_win()
+  if api.nvim_win_get_buf(win) ~= bufnr then
+    win = vim.fn.bufwinid(bufnr)
+  end
+  if win == -1 then
+    return -1, -1
+  end
+  local pos = api.nvim_win_get_cursor(win)
+  return pos[1] - 1, pos[2]
+end
+
+--- The text after the cursor on its line.
+---@param bufnr integer
+---@return string
+local function text_after_cursor(bufnr)
+  local row, col = cursor(bufnr)
+  local line = row >= 0 and api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ""
+  return line:sub(col + 1)
+end
 
 --- A suggestion from an inlineCompletion result, or nil when it holds nothing to show.
 ---@param bufnr integer
@@ -47,6 +70,7 @@ function M.new(bufnr, client, result, position)
     index = 1,
     encoding = client.offset_encoding or "utf-16",
     position = position,
+    suffix = text_after_cursor(bufnr),
     shown = {},
   }, Suggestion)
 end
@@ -97,21 +121,10 @@ function Suggestion:tail()
   return math.max(0, (col or 0) - self.position[2])
 end
 
----@return integer row, integer col 0-based cursor in the buffer's window
-local function cursor(bufnr)
-  local win = api.nvim_get_current_win()
-  if api.nvim_win_get_buf(win) ~= bufnr then
-    win = vim.fn.bufwinid(bufnr)
-  end
-  if win == -1 then
-    return -1, -1
-  end
-  local pos = api.nvim_win_get_cursor(win)
-  return pos[1] - 1, pos[2]
-end
-
 --- The text between the anchor and the cursor, when it is a prefix of the current item (the user typed
---- through it, or accepted part of it); nil when the cursor left the suggestion or the text differs.
+--- through it, or accepted part of it) and the text after the cursor is what followed it when the answer
+--- came; nil when the cursor left the suggestion (also by moving back into text typed through) or the
+--- text differs.
 ---@return string?
 function Suggestion:typed()
   if not api.nvim_buf_is_valid(self.bufnr) then
@@ -119,7 +132,7 @@ function Suggestion:typed()
   end
   local row, col = self:anchor()
   local crow, ccol = cursor(self.bufnr)
-  if crow < row or (crow == row and ccol < col) then
+  if crow < row or (crow == row and ccol < col) or text_after_cursor(self.bufnr) ~= self.suffix then
     return nil
   end
   local ok, lines = pcall(api.nvim_buf_get_text, self.bufnr, row, col, crow, ccol, {})
