@@ -104,6 +104,43 @@ def test_notifications_cycling_and_partial_accepts_follow_the_contract(make_edit
     assert not ed.errors()
 
 
+def test_one_server_per_workspace_and_ghost_text_off_per_buffer_or_filetype(make_editor, nvim_binary: NvimBinary, tmp_path: Path) -> None:
+    root = make_root(tmp_path)
+    ed = make_editor(nvim_binary, root, {}, prelude=f"opts.cmd = dofile({json.dumps(str(FAKE_SERVER))}).cmd")
+    first, _ = fake_items(ed)
+    ed.nvim.command(f"edit {root / 'notes.py'}")
+    ed.wait("the fake server attached", lambda s: s["clients"] == 1)
+    ed.keys("ix")
+    assert ghost(ed.wait("ghost text", ghost_at_cursor)) == first["text"]
+
+    ed.nvim.command("Assistant toggle buffer")
+    assert ed.lua("return vim.b.assistant_enabled") is False
+    ed.wait("the ghost text hidden", lambda s: not s["marks"])
+    ed.keys("<Tab>")
+    ed.wait("Tab to indent instead of accepting", lambda s: s["lines"] != ["x"])
+    assert ed.probe()["lines"][0].startswith("x") and ed.probe()["lines"][0][1:].isspace()
+    ed.nvim.command("Assistant toggle buffer")
+    ed.keys("<BS><Esc>a")
+    assert ghost(ed.wait("ghost text again", lambda s: s["lines"] == ["x"] and ghost_at_cursor(s))) == first["text"]
+
+    # The server is running for this workspace, yet an excluded filetype does not join it.
+    ed.nvim.command(f"stopinsert | edit {root / '.git' / 'COMMIT_EDITMSG'}")
+    state = ed.probe()
+    assert ed.lua("return vim.bo.filetype") == "gitcommit" and state["clients"] == 0
+
+    # One server per workspace: another file of it joins the running one, another workspace gets its own.
+    ed.nvim.command(f"edit {root / 'pkg' / 'other.py'}")
+    other_root = make_root(tmp_path / "second")
+    ed.nvim.command(f"split {other_root / 'main.py'}")
+    ed.wait("the second workspace's server", lambda s: s["clients"] == 1)
+    servers = ed.lua("""
+        return vim.tbl_map(function(c) return { root = c.root_dir, buffers = vim.tbl_count(c.attached_buffers) } end,
+          vim.lsp.get_clients({ name = "repo-assistant" }))""")
+    assert sorted(servers, key=lambda c: c["root"]) == [{"root": str(root), "buffers": 2},
+                                                        {"root": str(other_root), "buffers": 1}]
+    assert not ed.errors()
+
+
 def test_extmark_ghost_text_is_cut_at_max_lines(make_editor, nvim_binary: NvimBinary, tmp_path: Path) -> None:
     """Neovim's own inline completion draws every line; the plugin's extmarks stop at `max_lines`."""
     root = make_root(tmp_path)

@@ -127,7 +127,8 @@ end
 --- The status of the current buffer's server: state, model, message, eval; nil when it has none.
 ---@return assistant.Status?
 function M.status()
-  return status.by_root[vim.b.assistant_root]
+  local root = vim.b.assistant_root
+  return root and status.by_root[root] or nil
 end
 
 --- A statusline component: "assistant: ready (model)" (or loading, generating, error), "" without a server.

@@ -139,11 +139,16 @@ function M.attach(bufnr, start)
   if attached then
     return attached.id
   end
-  local root = vim.b[bufnr].assistant_root or M.root_of(bufnr)
+  -- Cached in the buffer (false: outside any workspace), for the statusline and BufEnter, which must not
+  -- search the file system each time.
+  local root = vim.b[bufnr].assistant_root
+  if root == nil then
+    root = M.root_of(bufnr) or false
+    vim.b[bufnr].assistant_root = root
+  end
   if not root then
     return nil
   end
-  vim.b[bufnr].assistant_root = root -- for the statusline, which must not search the file system
   local running = M.client_for(root)
   if running then
     vim.lsp.buf_attach_client(bufnr, running.id)
@@ -171,7 +176,7 @@ end
 ---@param root string?
 function M.start_root(root)
   for _, bufnr in ipairs(api.nvim_list_bufs()) do
-    if eligible(bufnr) and (root == nil or (vim.b[bufnr].assistant_root or M.root_of(bufnr)) == root) then
+    if eligible(bufnr) and (root == nil or (vim.b[bufnr].assistant_root or M.root_of(bufnr) or false) == root) then
       M.attach(bufnr)
     end
   end
