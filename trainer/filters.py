@@ -160,7 +160,8 @@ def content_reason(text: str, max_line_chars: int) -> str | None:
     head = text[:HEADER_CHARS]
     if "generated" in head.lower() and _GENERATED_HEADER.search(head):  # the plain test first: it is cheap
         return "generated"
-    if len(text) > 2 * MINIFIED_MEAN_LINE and len(text) / (text.count("\n") + 1) > MINIFIED_MEAN_LINE:
+    lines = text.count("\n") + (not text.endswith("\n"))  # a final newline ends a line, it starts none
+    if len(text) > 2 * MINIFIED_MEAN_LINE and len(text) / lines > MINIFIED_MEAN_LINE:
         return "minified"
     if _long_line(max_line_chars).search(text):
         return "long-line"

@@ -59,14 +59,20 @@ class Repo:
         """The repository at `path` (its work tree root), or UserError: not a repo, bare, or no commits."""
         if not path.exists():
             raise UserError(f"{path} does not exist; pass --repo with the path of a git repository")
-        proc = subprocess.run(["git", "-C", str(path), "rev-parse", "--is-bare-repository", "--show-toplevel",
-                               "--absolute-git-dir"], capture_output=True, text=True)
-        if proc.returncode != 0:
+        def rev_parse(*args: str) -> list[str] | None:
+            proc = subprocess.run(["git", "-C", str(path), "rev-parse", *args], capture_output=True, text=True)
+            return proc.stdout.splitlines() if proc.returncode == 0 else None
+
+        # Bare first: --show-toplevel fails in a bare repository, which is a repository all the same.
+        kind = rev_parse("--is-bare-repository", "--absolute-git-dir")
+        if kind is None:
             raise UserError(f"{path} is not a git repository; pass --repo with a repository (or run `git init`)")
-        lines = proc.stdout.splitlines()
-        if lines and lines[0] == "true":
+        if kind[0] == "true":
             raise UserError(f"{path} is a bare repository; clone it (`git clone {path} work`) and mine the clone")
-        repo = cls(Path(lines[1]), Path(lines[2]))
+        top = rev_parse("--show-toplevel")
+        if not top:
+            raise UserError(f"{path} is inside a git directory, not a work tree; pass --repo with the work tree")
+        repo = cls(Path(top[0]), Path(kind[1]))
         if repo.run("rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False).returncode != 0:
             raise UserError(f"{path} has no commits yet; commit some code first, then train")
         return repo

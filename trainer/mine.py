@@ -364,6 +364,8 @@ def load_or_mine(repo: Repo, cfg: MineConfig, data_dir: Path, console: Console, 
     if data_dir.parent == repo.root / ".assistant":
         ensure_assistant_dir(repo.root)  # created only now: bad input leaves nothing behind
     write_dataset(data_dir, dataset)
+    stats = dataset.meta["stats"]
     console.print(f"dataset: mined {len(dataset.train)} train and {len(dataset.heldout)} held-out examples "
-                  f"in {dataset.meta['stats']['seconds']:.1f} s -> {data_dir}")
+                  f"from {stats['commits']} commits in {stats['seconds']:.1f} s ({stats['commits_per_second']:,.0f} "
+                  f"commits/s) -> {data_dir}")
     return dataset

@@ -95,12 +95,15 @@ def stats_table(meta: dict[str, Any]) -> Table:
 
 
 class MineProgress:
-    """A progress bar over commits with commits/s and ETA; silent without a console."""
+    """A progress bar over commits with commits/s and ETA; silent without a console.
+
+    Transient: it is gone when mining ends, so that an error after it is the one line on stderr (the
+    summary line that follows a success repeats the rate)."""
 
     def __init__(self, console: Console | None, total: int) -> None:
         self._progress = None if console is None else Progress(
             TextColumn("[bold]mine"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-            TextColumn("ETA"), TimeRemainingColumn(), console=console)
+            TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True)
         self._task: TaskID | None = None
         self._total = total
         self._started = time.monotonic()
