@@ -177,10 +177,11 @@ def test_statusline_status_command_and_checkhealth(editor: Editor, tiny_workspac
     editor.nvim.command(f"edit {tiny_workspace / 'pkg' / 'handlers_1.py'}")
     state = editor.wait("the server ready", lambda s: s["statusline"].startswith("assistant: ready"))
     model = json.loads((tiny_workspace / ".assistant" / "model" / "model.json").read_text())
-    assert re.fullmatch(r"assistant: ready \(.+\)", state["statusline"]), state["statusline"]
+    assert state["statusline"] == f"assistant: ready ({model['base']})"
 
     status = editor.nvim.api.exec2("Assistant status", {"output": True})["output"]
     assert "repo-assistant: ready" in status and str(tiny_workspace) in status and "ghost text: on" in status
+    assert re.search(r"model: +" + re.escape(model["base"]), status), status
 
     editor.nvim.command("checkhealth assistant")
     report = "\n".join(editor.nvim.current.buffer[:])

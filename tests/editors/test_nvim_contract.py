@@ -104,7 +104,8 @@ def test_notifications_cycling_and_partial_accepts_follow_the_contract(make_edit
     assert not ed.errors()
 
 
-def test_one_server_per_workspace_and_ghost_text_off_per_buffer_or_filetype(make_editor, nvim_binary: NvimBinary, tmp_path: Path) -> None:
+def test_one_server_per_workspace_and_ghost_text_off_per_buffer_or_filetype(make_editor, nvim_binary: NvimBinary,
+                                                                             tmp_path: Path) -> None:
     root = make_root(tmp_path)
     ed = make_editor(nvim_binary, root, {}, prelude=f"opts.cmd = dofile({json.dumps(str(FAKE_SERVER))}).cmd")
     first, _ = fake_items(ed)

@@ -127,9 +127,10 @@ local function on_edit(bufnr)
     return -- typed through: the rest of the same suggestion, without asking the server
   end
   M.clear(bufnr)
-  state.timer = uv.new_timer()
-  state.timer:start(config.options.debounce_ms, 0, vim.schedule_wrap(function()
-    if buffers[bufnr] == state then
+  local timer = assert(uv.new_timer())
+  state.timer = timer
+  timer:start(config.options.debounce_ms, 0, vim.schedule_wrap(function()
+    if buffers[bufnr] == state and state.timer == timer then -- not restarted or stopped since
       stop_timer(state)
       request(bufnr)
     end

@@ -46,12 +46,12 @@ function M.handler(root)
   end
 end
 
---- A model name short enough for a statusline: the last part of a path.
+--- A model name short enough for a statusline: of "BASE + ADAPTER" the base, of a path its last part.
 ---@param model string
 ---@return string
 function M.short_model(model)
-  local name = model:gsub("[/\\]+$", ""):match("[^/\\]+$") or model
-  return name
+  local base = vim.trim(model:match("^(.-) %+ ") or model)
+  return base:gsub("[/\\]+$", ""):match("[^/\\]+$") or base
 end
 
 --- "assistant: ready (tiny-nano)" for the current buffer's workspace, or "" when it has no server.
