@@ -22,7 +22,7 @@ from rich.console import Console
 
 from assistant.config import Config
 from assistant.errors import UserError
-from assistant.modeldir import Manifest, atomic_write_text, read_manifest, write_manifest
+from assistant.modeldir import Manifest, read_manifest, write_manifest
 from trainer.gguf_modelfile import modelfile
 from trainer.gguf_quant import checked_quants, quantize
 
@@ -103,10 +103,11 @@ def export(model_dir: Path, cfg: Config, adapter_only: bool = False, console: Co
             run = files[1]["file"] if len(files) > 1 else main_name
             others = tuple(f["file"] for f in files if f["file"] != run)
             text = modelfile(loaded.profile, cfg.server, run, others=others, title=title)
-        atomic_write_text(stage(MODELFILE), text)
+        stage(MODELFILE).write_text(text, encoding="utf-8")
 
     record(model_dir, files)
-    console.print(f"parity: {parity.agreement:.1%} of {parity.steps} greedy steps agree on {parity.prompts} prompts")
+    console.print(f"parity: {parity.agreement:.1%} of {parity.steps} greedy steps agree on {parity.prompts} prompts, "
+                  f"mean KL {parity.kl:.2g} nats")
     return ExportResult(files, parity, model_dir / MODELFILE)
 
 
@@ -116,9 +117,7 @@ def staging(model_dir: Path) -> Iterator[Any]:
     staged: dict[str, Path] = {}
 
     def stage(name: str) -> Path:
-        fd, tmp = tempfile.mkstemp(dir=model_dir, prefix=f".{name}.", suffix=".tmp")
-        os.close(fd)
-        staged[name] = Path(tmp)
+        staged[name] = temp_beside(model_dir / name)
         return staged[name]
 
     try:
@@ -130,6 +129,17 @@ def staging(model_dir: Path) -> Iterator[Any]:
         raise
     for name, tmp in staged.items():
         os.replace(tmp, model_dir / name)
+
+
+def temp_beside(path: Path) -> Path:
+    """An empty temporary file next to `path`, readable like any file the user creates (mkstemp's is 0600,
+    which would hide a GGUF from, say, an Ollama service user)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return Path(tmp)
 
 
 def record(model_dir: Path, files: list[dict[str, Any]]) -> None:
@@ -169,10 +179,9 @@ def ensure_base_gguf(base: str, tokenizer: Any, profile: Any, arch: Any, outtype
     console.print(f"converting the base {base} to {path} (once; later exports reuse it) ...")
     path.parent.mkdir(parents=True, exist_ok=True)
     model = load_base(base)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = temp_beside(path)
     try:
-        gguf_model.write_model(Path(tmp), model, tokenizer, profile, arch_of(model.config), outtype, base)
+        gguf_model.write_model(tmp, model, tokenizer, profile, arch_of(model.config), outtype, base)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -2,13 +2,18 @@
 
 For a few prompts from the repository's own mined dataset (rendered exactly as the server renders them):
 
-1. the GGUF's tokenizer (llama.cpp) must produce the same ids as the transformers tokenizer, and
+1. the GGUF's tokenizer (llama.cpp) must produce the same ids as the transformers tokenizer;
 2. llama.cpp decodes greedily; transformers, fed the same sequence, must pick the same next token at
    (at least `MIN_AGREEMENT` of) those steps. Comparing step by step on one shared sequence means one
-   near-tie decided differently counts once, not for every token after it.
+   near-tie decided differently counts once, not for every token after it;
+3. at those steps the two next-token distributions must be close: mean KL(transformers || llama.cpp) at
+   most `MAX_KL`. A small, barely trained model can pick the same greedy tokens from a subtly broken file
+   (its attention hardly matters yet); the distributions still show it. A correct f16 export of the tiny
+   model differs by ~1e-8 nats, a Q/K layout error by ~1e-3 and more; llama.cpp reports ~1e-5 for f16 and
+   ~1e-3 for q8_0 on 7B models, so the bound leaves f16 a wide margin.
 
 A wrong tensor layout, a missing tokenizer detail or a bad LoRA scale fails this loudly; see
-`tests/trainer/test_export*.py` for a deliberately broken export being caught.
+`tests/trainer/test_export*.py` for deliberately broken exports being caught.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from assistant.errors import UserError
@@ -26,6 +32,7 @@ from assistant.prompt import FimInput, render_prompt, trim_context
 from server.backends.llamacpp_backend import open_llama
 
 MIN_AGREEMENT = 0.95
+MAX_KL = 1e-3
 PROMPT_TOKENS = 384
 """Context budget of a parity prompt: long enough to be a real editor prompt, quick to run twice."""
 
@@ -46,13 +53,15 @@ class Parity:
     agreeing: int
     source: str
     """'dataset' (the repository's mined examples) or 'built-in'."""
+    kl: float = 0.0
+    """Mean KL divergence (nats) of llama.cpp's next-token distribution from transformers' over the steps."""
 
     @property
     def agreement(self) -> float:
         return self.agreeing / self.steps if self.steps else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "agreement": round(self.agreement, 4)}
+        return {**asdict(self), "kl": float(f"{self.kl:.3g}"), "agreement": round(self.agreement, 4)}
 
 
 def parity_prompts(data_dir: Path, profile: Profile, tokenizer: Any, count: int) -> tuple[list[str], str]:
@@ -87,6 +96,7 @@ def check_parity(gguf_path: Path, model: Any, tokenizer: Any, prompts: Sequence[
     n_ctx = max(len(ids) for ids in encoded) + new_tokens + 8
     llm = open_llama(gguf_path, n_ctx, lora_path, threads)
     steps = agreeing = 0
+    kl_sum = 0.0
     try:
         for i, (prompt, ids) in enumerate(zip(prompts, encoded, strict=True)):
             theirs = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
@@ -96,32 +106,52 @@ def check_parity(gguf_path: Path, model: Any, tokenizer: Any, prompts: Sequence[
                 raise UserError(f"parity check failed: llama.cpp tokenizes prompt {i + 1} differently from "
                                 f"transformers (from token {at}: {theirs[at:at + 3]} vs {ids[at:at + 3]}); "
                                 "nothing was written")
-            generated = _greedy(llm, ids, new_tokens)
+            generated, their_logits = _greedy(llm, ids, new_tokens)
+            same, kl = _teacher_forced(model, ids, generated, their_logits)
             steps += len(generated)
-            agreeing += _teacher_forced_agreement(model, ids, generated)
+            agreeing += same
+            kl_sum += kl
     finally:
         llm.close()
-    parity = Parity(prompts=len(prompts), steps=steps, agreeing=agreeing, source=source)
+    parity = Parity(prompts=len(prompts), steps=steps, agreeing=agreeing, source=source,
+                    kl=kl_sum / steps if steps else 0.0)
     if parity.agreement < MIN_AGREEMENT:
         raise UserError(f"parity check failed: llama.cpp and transformers chose the same greedy token at only "
                         f"{parity.agreement:.1%} of {steps} steps (need {MIN_AGREEMENT:.0%}); nothing was written")
+    if parity.kl > MAX_KL:
+        raise UserError(f"parity check failed: llama.cpp's next-token distributions differ from transformers' "
+                        f"(mean KL {parity.kl:.2g} nats, allowed {MAX_KL:g}); nothing was written")
     return parity
 
 
-def _greedy(llm: Any, ids: list[int], count: int) -> list[int]:
-    """`count` greedy tokens from llama.cpp, past any end token: more steps compared, same arithmetic."""
-    out: list[int] = []
+def _greedy(llm: Any, ids: list[int], count: int) -> tuple[list[int], np.ndarray]:
+    """`count` greedy tokens from llama.cpp (past any end token: more steps compared, same arithmetic) and the
+    logits each was picked from, (count, vocab)."""
+    import llama_cpp
+
+    tokens: list[int] = []
+    rows: list[np.ndarray] = []
     for token in llm.generate(ids, temp=0.0, repeat_penalty=1.0, reset=True):
-        out.append(int(token))
-        if len(out) >= count:
+        # The context still holds the logits this token was sampled from (the last position's).
+        logits = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
+        rows.append(np.ctypeslib.as_array(logits, shape=(llm.n_vocab(),)).copy())
+        tokens.append(int(token))
+        if len(tokens) >= count:
             break
-    return out
+    return tokens, np.stack(rows)
 
 
 @torch.inference_mode()
-def _teacher_forced_agreement(model: Any, prompt: list[int], generated: list[int]) -> int:
-    """How many of `generated` transformers also picks greedily, given the same tokens before each."""
+def _teacher_forced(model: Any, prompt: list[int], generated: list[int], their_logits: np.ndarray
+                    ) -> tuple[int, float]:
+    """(how many of `generated` transformers also picks greedily given the same tokens before each, the summed
+    KL divergence of llama.cpp's distributions from transformers' at those steps)."""
     sequence = torch.tensor([prompt + generated])
     logits = model(input_ids=sequence).logits[0]  # (len, vocab)
-    picks = logits[len(prompt) - 1: len(prompt) - 1 + len(generated)].argmax(dim=-1).tolist()
-    return sum(int(a == b) for a, b in zip(picks, generated, strict=True))
+    ours = logits[len(prompt) - 1: len(prompt) - 1 + len(generated)].float()  # (steps, vocab)
+    picks = ours.argmax(dim=-1).tolist()
+    same = sum(int(a == b) for a, b in zip(picks, generated, strict=True))
+    theirs = torch.from_numpy(their_logits).float()  # same vocabulary: the GGUF has a token per embedding row
+    p_log, q_log = torch.log_softmax(ours, dim=-1), torch.log_softmax(theirs, dim=-1)
+    kl = (p_log.exp() * (p_log - q_log)).sum(dim=-1).clamp(min=0.0)  # (steps,)
+    return same, float(kl.sum())

@@ -34,11 +34,13 @@ from transformers import (
 from assistant.config import Config
 from assistant.errors import UserError
 from assistant.hf import load_model_dir
-from assistant.modeldir import Manifest
+from assistant.modeldir import Manifest, read_manifest
 from assistant.profiles import PROFILES
+from trainer import gguf_arch, gguf_vocab
 from trainer.examples import Dataset, Example, write_dataset
 from trainer.export import export
-from trainer.gguf_parity import MIN_AGREEMENT, check_parity, parity_prompts
+from trainer.gguf_parity import MAX_KL, MIN_AGREEMENT, check_parity, parity_prompts
+from trainer.gguf_vocab import PRE_TOKENIZERS
 
 CORPUS = [pattern_module(i) for i in range(8)] + [
     "def total(items):\n    count = 0\n    for item in items:\n        count += item.price * 12345\n    return count\n",
@@ -201,7 +203,7 @@ def test_family_exports_and_passes_parity(family: str, tmp_path: Path) -> None:
 
     parity = result.parity
     assert parity.source == "dataset" and parity.prompts == 4 and parity.steps == 4 * 32
-    assert parity.agreement >= MIN_AGREEMENT
+    assert parity.agreement >= MIN_AGREEMENT and parity.kl <= MAX_KL
     gguf_file = md / result.files[0]["file"]
     fields = gguf.GGUFReader(gguf_file).fields
 
@@ -255,6 +257,35 @@ def test_lora_only_export_runs_in_llama_cpp_over_the_base(tmp_path: Path, monkey
     prompts, source = parity_prompts(md.parent / "data", loaded.profile, loaded.tokenizer, 4)
     with pytest.raises(UserError, match="parity check failed"):
         check_parity(base_gguf, merged, loaded.tokenizer, prompts, 32, source)
+
+    # The same model dir exported whole: the adapter merged into the base; the LoRA export is replaced.
+    whole = export(md, quick_config())
+    assert [f["type"] for f in whole.files] == ["f16"] and whole.parity.agreement >= MIN_AGREEMENT
+    assert read_manifest(md).gguf == whole.files and not (md / entry["file"]).exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family, breakage, message", [
+    # llama's Q/K rows left in transformers' rotary layout: attention goes wrong.
+    ("deepseek-coder", "rope-layout", r"llama.cpp and transformers chose the same greedy token at only \d"),
+    # A Qwen tokenizer labelled with GPT-2's pre-tokenizer: llama.cpp splits the text differently.
+    ("qwen2.5-coder", "pre-tokenizer", r"llama.cpp tokenizes prompt \d differently from transformers"),
+])
+def test_a_broken_export_is_caught_and_nothing_is_written(family: str, breakage: str, message: str, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    make_tok, make_model, profile_name, _, _ = CASES[family]
+    tok = make_tok()
+    torch.manual_seed(1)
+    md = full_model_dir(tmp_path, make_model(tok), tok, profile_name)
+    if breakage == "rope-layout":
+        monkeypatch.setattr(gguf_arch, "permute_qk", lambda weight, n_heads: weight)
+    else:
+        monkeypatch.setattr(gguf_vocab, "PRE_TOKENIZERS",
+                            {sig: "gpt-2" if name == "qwen2" else name for sig, name in PRE_TOKENIZERS.items()})
+    before = sorted(p.name for p in md.iterdir())
+    with pytest.raises(UserError, match="^parity check failed: " + message):
+        export(md, quick_config())
+    assert sorted(p.name for p in md.iterdir()) == before and read_manifest(md).gguf == []
 
 
 def test_unsupported_architecture_fails_with_one_line(tmp_path: Path) -> None:
