@@ -35,6 +35,8 @@ from trainer.runs import Run, build_trainer, count_params, plan_table, to_traini
 class TrainResult:
     model_dir: Path
     manifest: Manifest
+    heldout: list[Example]
+    """The held-out examples (newest commits, never trained on) for the evaluation that follows."""
 
 
 def train(repo_path: Path, cfg: Config, model_dir: Path | None = None, resume: bool = False,
@@ -98,7 +100,7 @@ def train(repo_path: Path, cfg: Config, model_dir: Path | None = None, resume: b
     }
     manifest = publish(model_dir, prepared, cfg, summary, dataset.meta, progress)
     run.finish(wall)
-    return TrainResult(model_dir, manifest)
+    return TrainResult(model_dir, manifest, dataset.heldout)
 
 
 def validation_split(examples: list[Example], fraction: float) -> tuple[list[Example], list[Example]]:

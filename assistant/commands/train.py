@@ -56,6 +56,17 @@ def train(
     from assistant.commands.complete import show_sample
 
     show_sample(result.model_dir, cfg)
+    if cfg.train.evaluate:
+        if result.heldout:
+            from trainer.eval_report import one_line, table, write_report
+            from trainer.evaluate import evaluate as run_eval
+
+            outcome = run_eval(result.heldout, result.model_dir, cfg, console)
+            console.print(table(outcome))
+            write_report(result.model_dir, outcome)
+            console.print(f"[bold]{one_line(outcome)}[/]  (report: {result.model_dir / 'eval' / 'report.md'})")
+        else:
+            console.print("no held-out commits to evaluate on: the history is too short to hold any out")
     console.print(
         "Next: `assistant complete FILE --line L --col C` in the terminal, or connect an editor to the language "
         "server `assistant serve` (README, section Editors)."
