@@ -39,8 +39,9 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 def _register() -> None:
     from assistant.commands import bench, complete, config, export, mine, serve, stats, train
+    from assistant.commands import eval as evaluate
 
-    for module in (mine, train, complete, serve, config, export, stats, bench):
+    for module in (mine, train, evaluate, complete, serve, config, export, stats, bench):
         module.register(app)
 
 

@@ -130,6 +130,7 @@ class EvalConfig:
     max_new_tokens: int = opt(64, "Most tokens generated per example.", min=1)
     humaneval_samples: int = opt(10, "Samples per problem for pass@k.", min=1)
     humaneval_temperature: float = opt(0.8, "Sampling temperature for pass@k.", min=0.0, max=2.0)
+    humaneval_max_new_tokens: int = opt(256, "Most tokens generated per HumanEval sample.", min=1)
     sandbox_timeout_s: float = opt(10.0, "Wall-clock limit for one problem's tests.", min=0.1)
 
 
