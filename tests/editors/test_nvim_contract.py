@@ -9,7 +9,6 @@ commands that cannot start, and `:Assistant train|stats` running the real CLI.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -205,37 +204,70 @@ def test_a_server_that_does_not_start_shows_an_error_and_editing_goes_on(
 
 
 @pytest.fixture(scope="module")
-def repo_without_commits(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    """A git repository with no commits yet, and what `assistant stats` prints for it."""
-    root = make_root(tmp_path_factory.mktemp("empty"))
+def stats_of_a_new_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """A git repository nothing was served in yet, and what the real `assistant stats` prints for it."""
+    root = make_root(tmp_path_factory.mktemp("new"))
     subprocess.run(["git", "-C", str(root), "init", "-q"], check=True)
     stats = subprocess.run([*ASSISTANT_CLI, "stats", "--repo", str(root)], capture_output=True, text=True,
                            timeout=120)
     return root, stats
 
 
-def test_train_and_stats_commands_run_the_cli(make_editor, nvim_binary: NvimBinary,
-                                              repo_without_commits: tuple[Path, Any]) -> None:
-    """`:Assistant stats` shows what `assistant stats` prints; `:Assistant train` runs it in a terminal."""
-    root, stats = repo_without_commits
+def test_stats_command_shows_what_the_cli_prints(make_editor, nvim_binary: NvimBinary,
+                                                 stats_of_a_new_repo: tuple[Path, Any]) -> None:
+    root, stats = stats_of_a_new_repo
     ed = make_editor(nvim_binary, root, {"cli": ASSISTANT_CLI, "auto_start": False})
     ed.nvim.command(f"edit {root / 'notes.py'}")
-
     ed.nvim.command("Assistant stats")
     if stats.returncode == 0:
         ed.wait("the stats window", lambda s: ed.lua("return vim.fn.bufnr('assistant://stats')") != -1)
         shown = ed.lua("return vim.api.nvim_buf_get_lines(vim.fn.bufnr('assistant://stats'), 0, -1, false)")
         assert shown[:-2] == stats.stdout.strip().split("\n")
-        assert re.fullmatch(r"This editor session: 0 shown, 0 partly accepted, 0 accepted\.", shown[-1])
+        assert shown[-1] == "This editor session: 0 shown, 0 partly accepted, 0 accepted."
     else:
         last = stats.stderr.strip().splitlines()[-1]
         ed.wait("the stats error", lambda s: last in ed.messages())
+    assert not ed.errors()
 
+
+# A stand-in for the `assistant` command line: prints its arguments; `train` fails while FAIL exists.
+FAKE_CLI = """
+echo "args: $*"
+if [ "$1" = train ] && [ -e "$(dirname "$0")/FAIL" ]; then echo "no commits yet"; exit 2; fi
+echo "done"
+"""
+
+
+def test_train_runs_in_a_terminal_and_restarts_the_server_with_the_new_model(
+        make_editor, nvim_binary: NvimBinary, tmp_path: Path) -> None:
+    root = make_root(tmp_path)
+    cli = tmp_path / "cli" / "assistant.sh"
+    cli.parent.mkdir()
+    cli.write_text(FAKE_CLI)
+    ed = make_editor(nvim_binary, root, {"cli": ["sh", str(cli)]},
+                     prelude=f"opts.cmd = dofile({json.dumps(str(FAKE_SERVER))}).cmd")
+    ed.nvim.command(f"edit {root / 'notes.py'}")
+    ed.wait("the server attached", lambda s: s["clients"] == 1)
+    first_server = ed.lua("return vim.lsp.get_clients({ bufnr = 0 })[1].id")
+
+    def terminal() -> str:
+        return ed.lua("""
+            for _, b in ipairs(vim.api.nvim_list_bufs()) do
+              if vim.b[b].assistant_train then return table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), " ") end
+            end
+            return "" """)
+
+    ed.nvim.command("Assistant train --max-steps 5")
+    ed.wait("the server restarted", lambda s: s["clients"] == 1 and ed.lua(
+        "return vim.lsp.get_clients({ bufnr = 0 })[1].id") != first_server)
+    assert "training finished; restarting the server with the new model" in ed.messages()
+    assert f"args:train--repo{root}--max-steps5" in "".join(terminal().split())  # the terminal wraps lines
+    assert ed.probe()["statusline"] == "assistant: ready (fake-model)"
+
+    (cli.parent / "FAIL").touch()
+    ed.nvim.command("bwipeout! " + str(ed.lua("for _, b in ipairs(vim.api.nvim_list_bufs()) do "
+                                              "if vim.b[b].assistant_train then return b end end")))
     ed.nvim.command("Assistant train")
     ed.wait("training to fail", lambda s: "training failed (exit code 2)" in ed.messages())
-    terminal = ed.lua("""
-        for _, b in ipairs(vim.api.nvim_list_bufs()) do
-          if vim.b[b].assistant_train then return table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), "\\n") end
-        end""")
-    assert "has no commits yet" in " ".join(terminal.split())  # the terminal wraps long lines
+    assert "no commits yet" in terminal()
     assert not ed.errors()

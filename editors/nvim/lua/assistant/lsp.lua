@@ -56,23 +56,35 @@ local function fail(root, message)
   end)
 end
 
+--- Whether `client` is running and not being stopped (Neovim lists a client until it is gone).
+---@param client vim.lsp.Client
+---@return boolean
+local function live(client)
+  return not stopping[client.id] and not text.is_stopped(client)
+end
+
 --- Our client serving `root`, if it is running.
 ---@param root string
 ---@return vim.lsp.Client?
 function M.client_for(root)
   for _, client in ipairs(vim.lsp.get_clients({ name = M.name })) do
-    if client.root_dir == root and not stopping[client.id] then
+    if client.root_dir == root and live(client) then
       return client
     end
   end
   return nil
 end
 
---- Our client attached to `bufnr`, if any.
+--- Our client attached to `bufnr`, if any (and not on its way out).
 ---@param bufnr integer
 ---@return vim.lsp.Client?
 function M.client_of(bufnr)
-  return vim.lsp.get_clients({ name = M.name, bufnr = bufnr })[1]
+  for _, client in ipairs(vim.lsp.get_clients({ name = M.name, bufnr = bufnr })) do
+    if live(client) then
+      return client
+    end
+  end
+  return nil
 end
 
 ---@param root string
@@ -108,8 +120,7 @@ end
 ---@param signal integer
 ---@param client_id integer
 function M.on_exit(root, code, signal, client_id)
-  local on_purpose = stopping[client_id]
-  stopping[client_id] = nil
+  local on_purpose = stopping[client_id] -- kept: Neovim may still list the client while it goes away
   if restart_pending[root] then
     restart_pending[root] = nil
     M.start_root(root)

@@ -13,7 +13,7 @@ M.counts = { shown = 0, partially_accepted = 0, accepted = 0 }
 ---@return vim.lsp.Client?
 local function client_of(client_id)
   local client = vim.lsp.get_client_by_id(client_id)
-  if client and not (client.is_stopped and client:is_stopped()) then
+  if client and not text.is_stopped(client) then
     return client
   end
   return nil

@@ -75,6 +75,14 @@ function M.cancel(client, id)
   return client.cancel_request(id)
 end
 
+--- `client:is_stopped` (0.11+) or `client.is_stopped` (0.10).
+function M.is_stopped(client)
+  if has_011 then
+    return client:is_stopped()
+  end
+  return client.is_stopped()
+end
+
 --- `client:stop` (0.11+) or `client.stop` (0.10).
 function M.stop(client)
   if has_011 then
