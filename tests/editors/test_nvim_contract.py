@@ -9,6 +9,7 @@ commands that cannot start, and `:Assistant train|stats` running the real CLI.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from nvim_harness import (
     ASSISTANT_CLI,
     FAKE_SERVER,
+    PLUGIN,
     Editor,
     NvimBinary,
     ghost,
@@ -26,6 +28,8 @@ from nvim_harness import (
     next_word,
     utf16_len,
 )
+
+HELP_FILE = PLUGIN / "doc" / "assistant.txt"
 
 pytestmark = pytest.mark.slow
 
@@ -174,6 +178,21 @@ def test_quitting_neovim_stops_the_server(make_editor, nvim_binary: NvimBinary, 
     methods = [json.loads(line)["method"] for line in log.read_text().splitlines()]
     assert methods[:2] == ["initialize", "initialized"], methods
     assert "shutdown" in methods and "exit" in methods[methods.index("shutdown"):], methods
+
+
+def test_every_option_and_key_is_in_the_help_file(make_editor, nvim_binary: NvimBinary, tmp_path: Path) -> None:
+    ed = make_editor(nvim_binary, make_root(tmp_path), {"auto_start": False})
+    options, keys = ed.lua("""
+        local d = require("assistant.config").defaults
+        return { vim.tbl_keys(d), d.keymaps }""")
+    help_text = HELP_FILE.read_text(encoding="utf-8")
+    for option in options:
+        assert f"*assistant-{option}*" in help_text, f"doc/assistant.txt lacks the option {option}"
+    for action, lhs in keys.items():
+        assert re.search(rf"^  {re.escape(lhs)} +{action} ", help_text, re.M), f"the key table lacks {action} = {lhs}"
+    subcommands = ed.lua("return require('assistant.commands').names()")
+    for name in subcommands:
+        assert f":Assistant {name}" in help_text, f"doc/assistant.txt lacks :Assistant {name}"
 
 
 def test_setup_rejects_bad_options_by_name(make_editor, nvim_binary: NvimBinary, tmp_path: Path) -> None:
