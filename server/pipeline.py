@@ -8,6 +8,7 @@ a request the time budget that was left when it arrived, and to join a prefetch 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -42,7 +43,7 @@ class Completer:
     def __init__(self, backend: Backend, cfg: ServerConfig) -> None:
         self.backend = backend
         self.profile = backend.profile
-        self.cfg = cfg
+        self.cfg = _within_trained_context(cfg, getattr(backend, "trained_context", None))
         # Sampling is meant to vary; a cache would freeze it.
         self.cache = ResultCache() if cfg.result_cache and cfg.temperature == 0 else None
         set_prompt_cache = getattr(backend, "set_prompt_cache", None)  # optional: engines with KV reuse
@@ -82,3 +83,12 @@ class Completer:
             self.cache.put(prepared.prompt, prepared.max_new_tokens, gen, prefetched=prefetch)
         return Completion(postprocess(gen.text, prepared.context), gen, prepared.context)
 
+
+def _within_trained_context(cfg: ServerConfig, trained: object) -> ServerConfig:
+    """`cfg` with the context budget cut to what a model trained from scratch has seen (optional backend
+    attribute `trained_context`), leaving room for the completion as the trainer leaves room for the middle.
+    Past its training length a small model's positions are noise, and so are its completions."""
+    if not isinstance(trained, int) or trained <= 0:
+        return cfg
+    limit = max(64, trained - cfg.max_new_tokens - 16)
+    return dataclasses.replace(cfg, context_tokens=limit) if limit < cfg.context_tokens else cfg

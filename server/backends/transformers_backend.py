@@ -45,6 +45,8 @@ class TransformersBackend:
         """Exactly the tokens whose keys and values `_past` holds."""
         self.reused_tokens = 0
         """Prompt tokens the last generation took from the kept cache instead of computing them."""
+        self.trained_context = _trained_context(loaded.manifest)
+        """Longest sequence a model trained from scratch has seen (None: a pretrained base, or unknown)."""
 
     def _special_stop_ids(self) -> set[int]:
         """Token ids that end a completion: EOS, the profile's end token and its special stop tokens."""
@@ -111,6 +113,14 @@ class TransformersBackend:
             return DynamicCache(config=self.model.config), []
         past.crop(common - past.get_seq_length())  # a negative count: drop the tokens after the common prefix
         return past, kept[:common]
+
+
+def _trained_context(manifest: Any) -> int | None:
+    """`train.max_seq_len` of a model trained in full here: past it, its positions were never trained."""
+    if manifest is None or manifest.kind != "full":
+        return None
+    length = manifest.training.get("config", {}).get("train", {}).get("max_seq_len")
+    return length if isinstance(length, int) and length > 0 else None
 
 
 def _croppable(past: Any) -> bool:

@@ -10,10 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import pattern_module
 
+from assistant.config import ServerConfig
 from assistant.hf import load_model_dir
 from server.backends.base import CancelToken, GenerationRequest, generate
 from server.backends.transformers_backend import TransformersBackend
+from server.context import CompletionRequest
+from server.pipeline import Completer
 
 HEADER = "<file_sep>pkg/handlers_3.py\n<fim_prefix>"
 
@@ -76,3 +80,14 @@ def test_a_cancelled_generation_stops_between_two_tokens(backend: TransformersBa
     after_cancel = run(backend, prompts(tiny_workspace)[1])[0]
     backend.set_prompt_cache(False)
     assert after_cancel == run(backend, prompts(tiny_workspace)[1])[0]
+
+
+def test_prompts_stay_within_the_length_a_from_scratch_model_was_trained_on(backend: TransformersBackend,
+                                                                            tiny_workspace: Path) -> None:
+    assert backend.trained_context == 512  # `assistant train`'s default train.max_seq_len
+    completer = Completer(backend, ServerConfig(context_tokens=1536, max_new_tokens=24))
+    assert completer.cfg.context_tokens == 512 - 24 - 16  # room left for the completion, as in training
+    text = "\n".join(pattern_module(i) for i in range(8))
+    prepared = completer.prepare(CompletionRequest(text, len(text) // 2, "pkg/big.py", "python"))
+    assert len(backend.encode(prepared.prompt)) + 24 <= 512
+    assert Completer(backend, ServerConfig(context_tokens=200)).cfg.context_tokens == 200  # already within
