@@ -135,11 +135,14 @@ class Editor:
     async def type_text(self, sample: Text, tally: Tally) -> None:
         """Type `sample.middle` between its before and after, pausing before words, accepting exact ghosts."""
         uri = (self.root / sample.path).as_uri()
-        text, offset, version = sample.before + sample.after, len(sample.before), 1
+        middle, after = sample.middle, sample.after
+        if middle.endswith("\n"):  # added lines: the user opens a new line first, then types them into it
+            middle, after = middle[:-1], "\n" + after
+        text, offset, version = sample.before + after, len(sample.before), 1
         self.client.text_document_did_open(types.DidOpenTextDocumentParams(
             types.TextDocumentItem(uri=uri, language_id="", version=version, text=text)))
         typed, pending, pause = 0, None, True
-        while typed < len(sample.middle):
+        while typed < len(middle):
             if pause:
                 if pending is not None and not pending[1].done():
                     self.cancel(pending[0])
@@ -154,7 +157,7 @@ class Editor:
                     tally.shown += 1
                     await asyncio.sleep(self.typist.read_ms / 1000)
                     insert = ghost["insertText"]
-                    if sample.middle.startswith(insert, typed):
+                    if middle.startswith(insert, typed):
                         tally.shown_was_prefix += 1
                         version += 1
                         self.insert(uri, version, text, offset, insert)
@@ -165,15 +168,18 @@ class Editor:
                             command=ghost["command"]["command"], arguments=ghost["command"]["arguments"]))
                         pause = True  # editors ask again right after an accept
                 continue
-            ch = sample.middle[typed]
+            ch = middle[typed]
+            if ch == "\n":  # Enter: editors indent the new line in the same keystroke
+                rest = middle[typed + 1:]
+                ch += rest[:len(rest) - len(rest.lstrip(" \t"))]
             version += 1
             self.insert(uri, version, text, offset, ch)
-            text, offset, typed = text[:offset] + ch + text[offset:], offset + 1, typed + 1
-            tally.typed_chars += 1
+            text, offset, typed = text[:offset] + ch + text[offset:], offset + len(ch), typed + len(ch)
+            tally.typed_chars += len(ch)
             if pending is not None and not pending[1].done():
                 self.cancel(pending[0])  # the user typed on: the editor drops the old request
                 tally.cancelled += 1
-            pause = typed < len(sample.middle) and _starts_word(sample.middle, typed)
+            pause = typed < len(middle) and _starts_word(middle, typed)
             if not pause:
                 tally.requests += 1
                 pending = self.request(uri, text, offset)

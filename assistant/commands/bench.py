@@ -60,7 +60,7 @@ def latency(
     if not pool:
         raise UserError(f"{git.root} has no examples to type; run `assistant train --repo {repo}` first")
     picked = [pool[i * len(pool) // min(examples, len(pool))] for i in range(min(examples, len(pool)))]
-    samples = [Text(ex.path, ex.prefix, ex.middle[:max_chars], ex.suffix) for ex in picked]
+    samples = [Text(ex.path, ex.prefix, _first_lines(ex.middle, max_chars), ex.suffix) for ex in picked]
     chosen_dir = model_dir or (Path(cfg.server.model_dir) if cfg.server.model_dir else None)
     typist = Typist(keystroke_ms=keystroke_ms)
     figures = asyncio.run(_run(git.root, chosen_dir, samples, typist))
@@ -71,6 +71,15 @@ def latency(
         print(json.dumps(figures, indent=2))
     else:
         _print(figures)
+
+
+def _first_lines(middle: str, limit: int) -> str:
+    """The whole lines of `middle` within `limit` characters (a shorter hunk reads as code; half a line glued
+    to the code after it does not); just the characters when its first line alone is longer."""
+    if len(middle) <= limit:
+        return middle
+    cut = middle.rfind("\n", 0, limit)
+    return middle[:cut + 1] if cut >= 0 else middle[:limit]
 
 
 async def _run(root: Path, model_dir: Path | None, samples: list[Any], typist: Any) -> dict[str, Any]:

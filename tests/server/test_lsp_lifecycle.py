@@ -38,12 +38,6 @@ async def test_shutdown_then_exit_ends_the_process_cleanly(tmp_path: Path) -> No
     assert await exit_code(client) == 0
 
 
-async def test_exit_without_shutdown_is_an_error_exit(tmp_path: Path) -> None:
-    client = await started(tmp_path, None)
-    client.exit(None)
-    assert await exit_code(client) == 1
-
-
 async def test_the_server_leaves_when_its_editor_dies(tmp_path: Path) -> None:
     editor = await asyncio.create_subprocess_exec("sleep", "600")
     client = await started(tmp_path, editor.pid)
