@@ -49,7 +49,9 @@ def start_typing(ed: Editor, workspace: Path, server_answer: Any) -> tuple[list[
     ed.nvim.command("silent! %bwipeout!")
     (workspace / TYPING_PATH).write_text(before, encoding="utf-8")
     ed.nvim.command(f"edit {workspace / TYPING_PATH}")
-    ed.wait("the server to attach", lambda s: s["clients"] == 1)
+    # Loading the model is the slow part on a busy machine; typing starts once it is in.
+    ed.wait("the server ready", lambda s: s["clients"] == 1 and s["statusline"].startswith("assistant: ready"),
+            timeout=300)
     ed.nvim.command(f"call cursor({row + 1}, 1)")
     # One burst of keys, as a user types: the debounce makes the first request the one at the final position.
     ed.keys("A" + TYPED)
