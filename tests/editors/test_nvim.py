@@ -3,9 +3,9 @@
 On 0.12 the ghost text is Neovim's own inline completion (`vim.lsp.inline_completion`); on 0.11 the plugin
 draws it with extmarks. Both are read back from the extmarks on screen. The real server runs on a tiny
 model trained by the real CLI; what it should suggest is asked independently of the editor, from
-`assistant complete --json` on the same text saved at the same path. A fake in-process server pins the
-protocol details (notifications, several items, UTF-16 lengths), and broken server commands show that a
-server which does not start leaves editing alone.
+`assistant complete --json` on the same text saved at the same path. The protocol details (notifications,
+several items, UTF-16 lengths), servers that do not start and `:Assistant train|stats` are in
+test_nvim_contract.py.
 """
 
 from __future__ import annotations
