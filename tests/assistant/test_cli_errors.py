@@ -67,3 +67,9 @@ def test_complete_with_a_corrupt_adapter(tmp_path: Path) -> None:
     proc = run_cli("complete", str(tmp_path / "a.py"), "--line", "1", "--col", "1", "--model-dir", str(model))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error: ")
+
+
+def test_a_bad_option_value_is_a_usage_error() -> None:
+    proc = run_cli("train", "--max-steps", "abc")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "Invalid value for '--max-steps'" in proc.stderr
