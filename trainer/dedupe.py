@@ -27,12 +27,13 @@ RECENT_PER_FILE = 200
 def dedupe_examples(examples: list[Example]) -> tuple[list[Example], Counter[str]]:
     """The examples worth keeping, in order, and how many were dropped by reason."""
     dropped: Counter[str] = Counter()
-    keys: set[str] = set()
+    keys: set[tuple[str, str, str, str]] = set()
     middles: dict[str, set[str]] = {}
     recent: dict[str, list[str]] = {}
     kept = []
     for ex in examples:
-        if ex.key in keys:
+        key = (ex.path, ex.prefix, ex.middle, ex.suffix)  # what `Example.key` hashes, without the hashing
+        if key in keys:
             dropped["duplicate"] += 1
             continue
         norm = " ".join(ex.middle.split())
@@ -41,7 +42,7 @@ def dedupe_examples(examples: list[Example]) -> tuple[list[Example], Counter[str
                 norm, window, scorer=fuzz.ratio, score_cutoff=NEAR_RATIO) is not None):
             dropped["near-duplicate"] += 1
             continue
-        keys.add(ex.key)
+        keys.add(key)
         seen.add(norm)
         window.append(norm)
         del window[:-RECENT_PER_FILE]

@@ -25,7 +25,6 @@ next mining without a commit (`PathRules.digest` is part of the dataset's reuse 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -141,34 +140,36 @@ def _parse_attributes(lines: list[str]) -> list[_AttrRule]:
     return rules
 
 
-def decode_source(data: bytes, cfg: MineConfig) -> tuple[str | None, str | None]:
-    """(text, None) for a file worth learning from, else (None, reason). `data` is at most max_file_bytes."""
+@dataclass(frozen=True)
+class Source:
+    """A file's text, and its lines as git counts them (split on "\\n" only)."""
+
+    text: str
+    lines: list[str]
+
+
+def decode_source(data: bytes, cfg: MineConfig) -> Source | str:
+    """The file when it is worth learning from, else the reason it is not. `data` is at most max_file_bytes."""
     if b"\0" in data[:8000]:
-        return None, "binary"
+        return "binary"
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return None, "not-utf8"
-    reason = content_reason(text, cfg.max_line_chars)
-    return (None, reason) if reason else (text, None)
+        return "not-utf8"
+    lines = text.split("\n")
+    return content_reason(text, lines, cfg.max_line_chars) or Source(text, lines)
 
 
-def content_reason(text: str, max_line_chars: int) -> str | None:
-    """Why decoded `text` is not worth learning from, or None."""
-    if not text.strip():
+def content_reason(text: str, lines: list[str], max_line_chars: int) -> str | None:
+    """Why decoded `text` (split into `lines`) is not worth learning from, or None."""
+    if not text or text.isspace():  # as `not text.strip()`, without copying the text
         return "empty"
     head = text[:HEADER_CHARS]
     if "generated" in head.lower() and _GENERATED_HEADER.search(head):  # the plain test first: it is cheap
         return "generated"
-    lines = text.count("\n") + (not text.endswith("\n"))  # a final newline ends a line, it starts none
-    if len(text) > 2 * MINIFIED_MEAN_LINE and len(text) / lines > MINIFIED_MEAN_LINE:
+    n_lines = len(lines) - (lines[-1] == "")  # a final newline ends a line, it starts none
+    if len(text) > 2 * MINIFIED_MEAN_LINE and len(text) / n_lines > MINIFIED_MEAN_LINE:
         return "minified"
-    if _long_line(max_line_chars).search(text):
+    if max(map(len, lines)) > max_line_chars:
         return "long-line"
     return None
-
-
-@functools.lru_cache(maxsize=4)
-def _long_line(max_line_chars: int) -> re.Pattern[str]:
-    """A line longer than the limit, found by the regex engine without splitting the text."""
-    return re.compile(f"[^\\n]{{{max_line_chars + 1}}}")

@@ -22,7 +22,7 @@ from trainer.git import CommitInfo
 from trainer.split import recency_weight
 
 if TYPE_CHECKING:
-    from trainer.mine import Tally
+    from trainer.miner import Tally
 
 CHARS_PER_TOKEN = 4
 """No tokenizer exists at mining time (the tiny base builds its own from the examples): tokens are

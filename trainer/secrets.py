@@ -22,7 +22,7 @@ import re
 import sys
 from collections import Counter
 from dataclasses import dataclass
-from itertools import accumulate, repeat
+from itertools import accumulate, chain, filterfalse, repeat
 from operator import add
 from pathlib import Path, PurePosixPath
 
@@ -45,6 +45,13 @@ class _Rule:
     word_start: bool = False
     """The match must not follow a letter or digit. Checked here rather than with a leading `\\b`, which
     would stop the regex engine from jumping straight to the literal the pattern starts with."""
+    labels_allowed: bool = False
+    """A plain lowercase word or an UPPER_CASE name as the value is taken for a label, not a secret
+    (`"secret": "examples"`, `password = "DB_PASSWORD"`)."""
+    before: re.Pattern[str] | None = None
+    """What the text just before the match must end with. Patterns start at a rare literal (`://`, an
+    assignment operator) and look back for the rest: one that starts with a name or a scheme is tried at
+    every character, a hundred times slower."""
 
 
 _SECRET_NAME = (r"(?:password|passwd|passphrase|pwd|secret|secret[_-]?key|client[_-]?secret|api[_-]?key|apikey|"
@@ -69,23 +76,28 @@ RULES: tuple[_Rule, ...] = (
     _Rule("gitlab-token", re.compile(r"gl(?:pat|dt|rt|ptt|ft|cbt)-[A-Za-z0-9_\-]{20,}"), word_start=True),
     _Rule("slack-token", re.compile(r"xox[abposre]-[A-Za-z0-9-]{10,}"), word_start=True),
     _Rule("slack-webhook", re.compile(r"https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_-]{20,}")),
-    _Rule("stripe-key", re.compile(r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}\b"), word_start=True),
+    _Rule("stripe-key", re.compile(r"k_(?:live|test)_[A-Za-z0-9]{16,}\b"),
+          before=re.compile(r"(?<![A-Za-z0-9])[sr]\Z")),
     _Rule("jwt", re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), word_start=True),
-    _Rule("connection-string", re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/@\"'<>]+:"
-                                          r"([^\s@\"'<>/]{3,})@[^\s\"'<>]+"), 1),
-    _Rule("password-assignment", re.compile(rf"(?i){_SECRET_NAME}(?![A-Za-z0-9])[\"']?[ \t]*"
-                                            r"(?::=|=>|=|:)[ \t]*([\"'])([^\"'\s]{4,})\1"), 2),
+    _Rule("connection-string", re.compile(r"://[^\s:/@\"'<>]+:([^\s@\"'<>/]{3,})@[^\s\"'<>]+"), 1,
+          before=re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9+.-]{1,20}\Z")),
+    _Rule("password-assignment", re.compile(r"(?::=|=>|=|:)[ \t]*([\"'])([^\"'\s]{4,})\1"), 2, labels_allowed=True,
+          before=re.compile(rf"(?i){_SECRET_NAME}(?![A-Za-z0-9])[\"']?[ \t]*\Z")),
     # Unquoted values (.env style, Dockerfile ENV, shell export) only when they mix letters and digits:
     # `API_TOKEN = settings.token` or `MAX_TOKENS = 4096` are code, not credentials.
     _Rule("env-assignment", re.compile(rf"(?m)^[ \t]*(?:export[ \t]+|ENV[ \t]+)?{_ENV_NAME}[A-Z0-9_]*[ \t]*="
                                        r"[ \t]*((?=\S*\d)(?=\S*[A-Za-z])[A-Za-z0-9_\-+/=!@#$%^&*.~]{8,})[ \t]*$"), 1),
 )
 
-_CANDIDATE = re.compile(r"[\"'`]([A-Za-z0-9+/_\-]{20,}={0,2})[\"'`]|[=:][ \t]*([A-Za-z0-9+/_\-]{20,}={0,2})[ \t]*$",
-                        re.M)
+# Where a generated credential sits: a whole quoted string, or a value at the end of a line.
+_CANDIDATES = (re.compile(r"[\"'`]([A-Za-z0-9+/_\-]{20,}={0,2})[\"'`]"),
+               re.compile(r"[=:][ \t]*([A-Za-z0-9+/_\-]{20,}={0,2})[ \t]*$", re.M))
+LOOK_BACK = 64
+"""Characters before a match that `_Rule.before` sees."""
 _PRIORITY = {kind: i for i, kind in enumerate(["private-key", *(r.kind for r in RULES), "high-entropy-string"])}
 _PLACEHOLDER = re.compile(r"(?i)^(?:\$\{?\w*\}?|\{\{?[^}]*\}?\}|%\(?\w*\)?s|<[^>]*>|\*+|x+|\.+|changeme|"
                           r"password|secret|redacted|example|dummy|null|none|true|false)$")
+_LABEL = re.compile(r"[a-z]+|[A-Z][A-Z0-9_]*")
 _ENV_FILE = re.compile(r"^\.env(?:\.(?!example$|sample$|template$|dist$|defaults$)[\w.-]+)?$")
 _KEY_FILE = re.compile(r"(?:^id_(?:rsa|dsa|ecdsa|ed25519)$|\.(?:pem|key|p12|pfx|jks|keystore|ppk)$)")
 
@@ -138,8 +150,8 @@ def scan_many(texts: list[str], split: list[list[str]] | None = None) -> list[li
     `split` may give each text's `text.split("\\n")` when the caller has it already.
     """
     split = split if split is not None else [text.split("\n") for text in texts]
-    unseen = set().union(*split) - _clean
-    unseen.difference_update(_hits.keys())
+    # Lines neither clean nor known to hold a secret: membership tests run in C, no set of all lines.
+    unseen = set(filterfalse(_hits.__contains__, filterfalse(_clean.__contains__, chain.from_iterable(split))))
     if unseen:
         _learn(sorted(unseen))
     return [_findings(text, lines) for text, lines in zip(texts, split, strict=True)]
@@ -189,14 +201,22 @@ def _matches(text: str) -> list[tuple[str, int, int]]:
     out += [("key-end", m.start(), m.end()) for m in _KEY_END.finditer(text)]
     for rule in RULES:
         for m in rule.pattern.finditer(text):
-            if rule.word_start and m.start() > 0 and text[m.start() - 1].isalnum():
+            start = m.start()
+            if rule.word_start and start > 0 and text[start - 1].isalnum():
                 continue
-            if not (rule.group and _PLACEHOLDER.match(m.group(rule.group))):
-                out.append((rule.kind, m.start(rule.group), m.end(rule.group)))
-    for m in _CANDIDATE.finditer(text):
-        group = 1 if m.group(1) is not None else 2
-        if looks_random(m.group(group)):
-            out.append(("high-entropy-string", m.start(group), m.end(group)))
+            if rule.before is not None:
+                lead = rule.before.search(text, max(0, start - LOOK_BACK), start)
+                if lead is None:
+                    continue
+                start = lead.start()
+            value = m.group(rule.group)
+            if rule.group and (_PLACEHOLDER.match(value) or (rule.labels_allowed and _LABEL.fullmatch(value))):
+                continue
+            out.append((rule.kind, m.start(rule.group) if rule.group else start, m.end(rule.group)))
+    for candidate in _CANDIDATES:
+        for m in candidate.finditer(text):
+            if looks_random(m.group(1)):
+                out.append(("high-entropy-string", m.start(1), m.end(1)))
     return out
 
 

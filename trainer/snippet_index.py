@@ -13,55 +13,70 @@ windows, the identifiers, the score (Jaccard) and the order (best score, then pa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import accumulate, compress, repeat
-from operator import add, gt, sub, truediv
-from typing import Any
+from functools import reduce
+from itertools import repeat
+from operator import add, or_, sub, truediv
 
 from assistant.prompt import Snippet
-from assistant.snippets import identifiers, query_of
+from assistant.snippets import identifiers
 
 LINES_REMEMBERED = 200_000
-BLOCKS_REMEMBERED = 30_000
-"""Up to ~40 MB of identifier sets; a 10-line block recurs in later versions of its file until an edit
-above it shifts it."""
+"""Lines whose identifiers are kept, over all files (emptied when full)."""
 
 
 class _LineIds(dict[str, frozenset[str]]):
-    """Identifiers per line, computed on first lookup and remembered (emptied when full)."""
+    """Identifiers per line, computed on first lookup and remembered."""
 
     def __missing__(self, line: str) -> frozenset[str]:
-        if len(self) >= LINES_REMEMBERED:
-            self.clear()
         ids = self[line] = identifiers(line)
         return ids
 
 
-class _BlockIds(dict[tuple[str, ...], frozenset[str]]):
-    """Identifiers per block of lines: those of its lines (an identifier never spans a line end)."""
+class _FileBits(dict[str, int]):
+    """The identifiers of one file's lines as bits of an int, one bit per identifier of its history.
 
-    def __missing__(self, block: tuple[str, ...]) -> frozenset[str]:
-        if len(self) >= BLOCKS_REMEMBERED:
-            self.clear()
-        ids = self[block] = frozenset().union(*map(_line_ids.__getitem__, block))
-        return ids
+    A window's identifier set is then the OR of its lines' masks and |q & W| the bit count of an AND:
+    one operation in C each, where sets would hash every identifier again.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bit: dict[str, int] = {}
+
+    def __missing__(self, line: str) -> int:
+        mask = 0
+        for ident in _line_ids[line]:
+            bit = self.bit.get(ident)
+            if bit is None:
+                bit = self.bit[ident] = 1 << len(self.bit)
+            mask |= bit
+        self[line] = mask
+        return mask
+
+    def query(self, q: frozenset[str]) -> int:
+        """`q` as a mask of this file's bits (identifiers the file never had match no window)."""
+        return sum(filter(None, map(self.bit.get, q)))  # distinct powers of two: the sum is the OR
 
 
 _line_ids = _LineIds()
-_block_ids = _BlockIds()
+_files: dict[str, _FileBits] = {}
+
+
+def _bits_of(path: str) -> _FileBits:
+    if len(_line_ids) >= LINES_REMEMBERED:
+        _line_ids.clear()
+        _files.clear()
+    bits = _files.get(path)
+    if bits is None:
+        bits = _files[path] = _FileBits()
+    return bits
 
 
 WINDOW = 20
 STRIDE = 10
-"""`rank_snippets`' defaults: windows of 20 lines every 10 lines, so each window is two 10-line blocks."""
-
-
-WINDOW = 20
-STRIDE = 10
-"""`rank_snippets`' defaults: windows of 20 lines every 10 lines, so each window is two 10-line blocks."""
-
-
 QUERY_LINES = 20
-"""`query_of`'s default: the query is the last 20 lines of the prefix."""
+"""`rank_snippets`' and `query_of`'s defaults: windows of 20 lines every 10 lines (each one two blocks of 10
+lines), and the last 20 lines of the prefix as the query."""
 
 
 def _tail(text: str, newlines: int) -> str:
@@ -76,66 +91,50 @@ def _tail(text: str, newlines: int) -> str:
     return text[pos + 1:]
 
 
+def query_ids(prefix: str) -> frozenset[str]:
+    """`identifiers(query_of(prefix))`, from the remembered identifiers of each line."""
+    lines = _tail(prefix, QUERY_LINES + 1).splitlines()[-QUERY_LINES:]
+    return frozenset().union(*map(_line_ids.__getitem__, lines))
+
+
 @dataclass
 class _Doc:
     path: str
     text: str
     lines: list[str] = field(default_factory=list)
-    starts: list[int] = field(default_factory=list)
-    """First line of each window, as `assistant.snippets.windows` cuts them (all-blank windows left out)."""
-    blocks: list[frozenset[str]] = field(default_factory=list)
-    """Identifiers of lines [10k, 10k + 10), for k = 0 .. one past the last window's second block."""
+    bits: _FileBits = field(default_factory=_FileBits)
+    windows: list[int] = field(default_factory=list)
+    """Identifier masks of the windows starting at lines 0, 10, 20, ... as `assistant.snippets.windows` cuts
+    them. All-blank windows, which `windows` leaves out, are in, with no identifiers: they score 0 and so
+    can never reach a `min_score` above 0, which changes nothing."""
     sizes: list[int] = field(default_factory=list)
-    """Identifiers in each window."""
-    _second_blocks: list[frozenset[str]] = field(default_factory=list)
     built: bool = False
 
     def build(self) -> None:
         lines = self.lines = self.text.splitlines()
-        if len(lines) <= WINDOW:  # as `assistant.snippets.windows`: a short file is one window
-            starts = [0] if self.text.strip() else []
-        else:
-            # Leave out all-blank windows, found from running counts of non-blank lines.
-            filled = list(accumulate(map(bool, map(str.strip, lines)), initial=0))
-            begins = range(0, len(lines) - WINDOW + STRIDE, STRIDE)
-            ends = (filled[min(b + WINDOW, len(lines))] for b in begins)
-            starts = list(compress(begins, map(gt, ends, (filled[b] for b in begins))))
-        self.starts = starts
-        self.blocks = [_block_ids[tuple(lines[b:b + STRIDE])] for b in range(0, len(lines) + STRIDE, STRIDE)]
-        first, second = self._pairs(self.blocks)
-        self._second_blocks = second
-        overlap = map(len, map(frozenset.intersection, first, second))
-        self.sizes = list(map(sub, map(add, map(len, first), map(len, second)), overlap))
+        self.bits = _bits_of(self.path)
+        masks = list(map(self.bits.__getitem__, lines))
+        count = 1 if len(lines) <= WINDOW else len(range(0, len(lines) - WINDOW + STRIDE, STRIDE))
+        blocks = [reduce(or_, masks[b:b + STRIDE], 0) for b in range(0, (count + 1) * STRIDE, STRIDE)]
+        self.windows = list(map(or_, blocks[:-1], blocks[1:]))
+        self.sizes = list(map(int.bit_count, self.windows))
         self.built = True
 
-    def _pairs(self, per_block: list[Any]) -> tuple[list[Any], list[Any]]:
-        """(value for each window's first block, value for its second block), in window order."""
-        n = len(self.starts)
-        if n == 0 or self.starts[-1] == (n - 1) * STRIDE:  # no window left out: plain slices
-            return per_block[:n], per_block[1:n + 1]
-        ks = [s // STRIDE for s in self.starts]
-        return [per_block[k] for k in ks], [per_block[k + 1] for k in ks]
-
     def best(self, q: frozenset[str]) -> tuple[float, int]:
-        """(top Jaccard score of a window with `q`, start of the first window with it)."""
-        in_block = list(map(q.intersection, self.blocks))
-        first, second = self._pairs(in_block)
-        second_blocks = self._second_blocks
-        both = map(len, map(frozenset.intersection, first, second_blocks))
-        common = list(map(sub, map(add, map(len, first), map(len, second)), both))
+        """(top Jaccard score of a window with non-empty `q`, start of the first window with it)."""
+        common = list(map(int.bit_count, map(self.bits.query(q).__and__, self.windows)))
         # Jaccard as `assistant.snippets.jaccard` computes it, |q & W| / |q | W|, from the same integers.
         scores = list(map(truediv, common, map(sub, map(add, repeat(len(q)), self.sizes), common)))
         top = max(scores)
-        return top, self.starts[scores.index(top)]
+        return top, scores.index(top) * STRIDE
 
 
 class SnippetIndex:
     """The windows of a fixed set of (path, text) documents, ready to rank against many queries.
 
-    A window's identifiers are those of its two blocks (an identifier never spans a line end), so the
-    counts Jaccard needs come from the blocks by inclusion-exclusion, with no set built per window:
-    |W| = |A| + |B| - |A & B| and |q & W| = |q & A| + |q & B| - |q & A & B|. A document is indexed the
-    first time a query needs it.
+    Identifiers are collected per line and remembered across the versions of a file, which share most
+    lines; windows are masks of bits (see `_FileBits`). A document is indexed the first time a query
+    needs it.
     """
 
     def __init__(self, documents: list[tuple[str, str]]) -> None:
@@ -143,7 +142,9 @@ class SnippetIndex:
 
     def rank(self, prefix: str, top_k: int, exclude: str = "", min_score: float = 0.05) -> list[Snippet]:
         """`rank_snippets(query_of(prefix), documents, top_k)` over the documents other than `exclude`."""
-        q = identifiers(query_of(_tail(prefix, QUERY_LINES + 1)))
+        if min_score <= 0:
+            raise ValueError("min_score must be above 0 (blank windows score 0 and are not told apart)")
+        q = query_ids(prefix)
         if not q:
             return []
         best: list[tuple[float, str, list[str], int]] = []
@@ -152,9 +153,8 @@ class SnippetIndex:
                 continue
             if not doc.built:
                 doc.build()
-            if doc.starts:
-                top, start = doc.best(q)
-                if top >= min_score:  # the first window with the top score, as rank_snippets keeps it
-                    best.append((top, doc.path, doc.lines, start))
+            top, start = doc.best(q)
+            if top >= min_score:  # the first window with the top score, as rank_snippets keeps it
+                best.append((top, doc.path, doc.lines, start))
         best.sort(key=lambda b: (-b[0], b[1]))
         return [Snippet(path, "\n".join(lines[start:start + WINDOW])) for _, path, lines, start in best[:top_k]]

@@ -62,6 +62,7 @@ def test_each_kind_is_found_with_its_exact_span(text: str, kind: str, secret: st
     'name = "getUserNameFromRequestObject"\nsha = "3e5f660f0bba92c442d32b440e3451caaf8066a7"\n',
     "def handle_3_11(request):\n    value = request.get('handle_3_11')\n",
     "xghp_notatoken = 1\n",
+    'UNITS = {"secret": "examples", "token": "DB_TOKEN"}\n',
 ])
 def test_ordinary_code_is_not_a_secret(text: str) -> None:
     assert scan(text) == []
