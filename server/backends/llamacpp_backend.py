@@ -3,7 +3,7 @@
 Select it with `server.backend = "llama-cpp"` (or `assistant serve --backend llama-cpp`). Which file runs is
 `server.gguf`: auto (the export's f16/f32 file, else its first quantized one, else its LoRA over the base
 GGUF), a type such as q8_0, or a file name in the model dir; `server.base` may also name a .gguf file
-directly. Threads come from `server.threads`.
+directly. Threads come from `server.threads` (0: one for a model under 50M parameters, all cores otherwise).
 
 Prompt-prefix reuse is on: llama-cpp-python's `Llama.generate` keeps the previous request's KV cache and
 evaluates only the tokens after the longest common prefix, so a keystroke costs the new tokens, not the
@@ -24,7 +24,7 @@ from typing import Any
 
 from assistant.config import ServerConfig
 from assistant.errors import UserError
-from assistant.modeldir import read_manifest
+from assistant.modeldir import Manifest, read_manifest
 from assistant.profiles import Profile, get_profile, resolve_profile
 from server.backends.base import GenerationRequest
 
@@ -34,6 +34,8 @@ _callback: Any = None
 # ggml's log levels (ggml.h): llama-cpp-python's own callback still maps the older numbering, and so
 # prints every warning even with verbose=False; ours routes them to logging instead.
 _LEVELS = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.INFO, 4: logging.ERROR}
+SMALL_MODEL_PARAMETERS = 50_000_000
+"""With `server.threads = 0`, models smaller than this run on one thread (as in the transformers backend)."""
 
 
 def quiet_llama_logs() -> None:
@@ -57,19 +59,27 @@ def quiet_llama_logs() -> None:
 def open_llama(model_path: Path, n_ctx: int, lora_path: Path | None = None, threads: int = 0) -> Any:
     """A llama.cpp model from a GGUF (plus a GGUF LoRA), or one UserError line with llama.cpp's reason."""
     quiet_llama_logs()
+    import llama_cpp
     from llama_cpp import Llama
 
     for path in (model_path, lora_path):
         if path is not None and not path.is_file():
             raise UserError(f"{path} does not exist; run `assistant export` (again)")
     _recent.clear()
+    cores = threads or os.cpu_count() or 1
     try:
-        return Llama(model_path=str(model_path), lora_path=str(lora_path) if lora_path else None, n_ctx=n_ctx,
-                     n_batch=min(n_ctx, 512), n_threads=threads or os.cpu_count() or 1, verbose=False)
+        # n_threads_batch too: llama-cpp-python's default for prompt evaluation is every core, whatever n_threads.
+        llm = Llama(model_path=str(model_path), lora_path=str(lora_path) if lora_path else None, n_ctx=n_ctx,
+                    n_batch=min(n_ctx, 512), n_threads=cores, n_threads_batch=cores, verbose=False)
     except (ValueError, RuntimeError) as e:
         what = f"{model_path.name} + {lora_path.name}" if lora_path else model_path.name
         reason = next((m for m in reversed(_recent) if "error" in m.lower() or "fail" in m.lower()), str(e))
         raise UserError(f"llama.cpp cannot load {what}: {reason}; re-export with `assistant export`") from e
+    if threads == 0 and llama_cpp.llama_model_n_params(llm._model.model) < SMALL_MODEL_PARAMETERS:
+        # Like the transformers backend: a small model's steps are too short to share out between threads.
+        llama_cpp.llama_set_n_threads(llm._ctx.ctx, 1, 1)
+        llm.n_threads = llm.n_threads_batch = 1
+    return llm
 
 
 def choose_gguf(model_dir: Path, entries: list[dict[str, Any]], setting: str) -> tuple[Path, Path | None, str]:
@@ -95,6 +105,15 @@ def choose_gguf(model_dir: Path, entries: list[dict[str, Any]], setting: str) ->
     return file, None, str(entry.get("type", ""))
 
 
+def trained_context(manifest: Manifest | None) -> int | None:
+    """`train.max_seq_len` of a model trained in full here (tiny): the pipeline keeps prompts within it, as for
+    the transformers backend (`Completer`'s optional `trained_context`), so both engines see the same prompt."""
+    if manifest is None or manifest.kind != "full":
+        return None
+    length = manifest.training.get("config", {}).get("train", {}).get("max_seq_len")
+    return length if isinstance(length, int) and length > 0 else None
+
+
 def context_window(cfg: ServerConfig) -> int:
     """KV cache size: the context budget, the tokens to generate, and room for sentinels and file headers."""
     return cfg.context_tokens + cfg.max_new_tokens + 512
@@ -107,7 +126,9 @@ def load_llamacpp(cfg: ServerConfig, model_dir: Path | None) -> LlamaCppBackend:
         model_path, lora, kind = choose_gguf(model_dir, manifest.gguf, cfg.gguf)
         profile = get_profile(manifest.profile) if cfg.profile == "auto" else get_profile(cfg.profile)
         name = f"{manifest.base} + {model_dir} ({kind} gguf)"
-        return LlamaCppBackend(open_llama(model_path, context_window(cfg), lora, cfg.threads), profile, name)
+        backend = LlamaCppBackend(open_llama(model_path, context_window(cfg), lora, cfg.threads), profile, name)
+        backend.trained_context = trained_context(manifest)
+        return backend
     if cfg.base.endswith(".gguf"):
         llm = open_llama(Path(cfg.base).expanduser(), context_window(cfg), None, cfg.threads)
         profile = resolve_profile(cfg.profile, _vocab(llm), cfg.base)
@@ -137,6 +158,7 @@ class LlamaCppBackend:
         self._strip_first_space = llama_cpp.llama_vocab_type(self._vocab) == llama_cpp.LLAMA_VOCAB_TYPE_SPM
         self._end_ids = self._special_stop_ids()
         self.prompt_cache = True
+        self.trained_context: int | None = None
         self.reused_tokens = 0
         """Prompt tokens the last generation took from the kept KV cache instead of evaluating them."""
 

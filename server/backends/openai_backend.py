@@ -42,6 +42,8 @@ class OpenAIBackend:
         self.retries = cfg.openai_retries
         self.profile = profile
         self.tokenizer = tokenizer
+        self.trained_context: int | None = None
+        """The model dir's trained length, for the pipeline's context budget (as with the in-process engines)."""
         host = urlsplit(self.url).hostname or ""
         # A proxy from the environment must not swallow requests to a server on this machine.
         handlers = [urllib.request.ProxyHandler({})] if host in LOOPBACK else []
@@ -130,6 +132,7 @@ def load_openai(cfg: ServerConfig, model_dir: Path | None) -> OpenAIBackend:
     """The backend, with the profile and tokenizer of the model dir (or of `server.base`) for prompts and budgets."""
     from assistant.hf import load_tokenizer, vocab_of
     from assistant.modeldir import read_manifest
+    from server.backends.llamacpp_backend import trained_context
 
     tokenizer: Any = None
     if model_dir is not None and (model_dir / "model.json").exists():
@@ -140,7 +143,9 @@ def load_openai(cfg: ServerConfig, model_dir: Path | None) -> OpenAIBackend:
         except UserError as e:
             log.warning("no tokenizer for context budgets (%s); estimating token counts", e)
         profile = get_profile(manifest.profile if cfg.profile == "auto" else cfg.profile)
-        return OpenAIBackend(cfg, profile, tokenizer, name_hint=str(model_dir))
+        backend = OpenAIBackend(cfg, profile, tokenizer, name_hint=str(model_dir))
+        backend.trained_context = trained_context(manifest)
+        return backend
     if cfg.base:
         tokenizer = load_tokenizer(cfg.base)
         return OpenAIBackend(cfg, resolve_profile(cfg.profile, vocab_of(tokenizer), cfg.base), tokenizer)

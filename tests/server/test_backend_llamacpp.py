@@ -50,6 +50,8 @@ def test_greedy_completions_match_the_transformers_backend(model_dir: Path) -> N
     cpp = load_backend(server_cfg(model_dir, backend="llama-cpp"), model_dir)
     hf = load_backend(server_cfg(model_dir, backend="transformers"), model_dir)
     assert isinstance(cpp, LlamaCppBackend) and "(f32 gguf)" in cpp.name and cpp.profile == hf.profile
+    # Prompts are kept within the length the tiny model was trained on, as for the transformers backend.
+    assert cpp.trained_context == read_manifest(model_dir).training["config"]["train"]["max_seq_len"]
     for prompt in fim_prompts(cpp):
         request = GenerationRequest(prompt, max_new_tokens=24, stop=cpp.profile.stop)
         ours, theirs = generate(cpp, request), generate(hf, request)
