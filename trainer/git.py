@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from typing import IO
 from assistant.errors import UserError
 from trainer.blobs import Blob as Blob  # re-exported: the blob reader's home was this module
 from trainer.blobs import BlobReader as BlobReader
+from trainer.blobs import enlarge_pipe
 from trainer.history import LOG_FORMAT, CommitDiff, parse_log
 
 
@@ -169,59 +168,35 @@ class _LogRun:
         # A file, not a pipe, for stderr: nobody reads it while git runs, and a full pipe would stall git.
         self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the iteration ends
         self.proc = subprocess.Popen(["git", "-C", str(repo.root), *LOG_ARGS], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self._stderr, bufsize=1 << 16)
-        # git reads the whole list before it writes; a thread keeps a long list from filling both pipes.
-        self._feeder = threading.Thread(target=self._feed, args=(shas,), daemon=True)
-        self._feeder.start()
+                                     stdout=subprocess.PIPE, stderr=self._stderr)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        enlarge_pipe(self.proc.stdout.fileno())  # git runs up to a pipe's worth ahead of the parsing
+        # `git log --stdin` reads the whole list before it writes anything: no risk of both pipes filling.
+        with contextlib.suppress(BrokenPipeError):  # git died first; its stderr says why
+            self.proc.stdin.write("".join(f"{sha}\n" for sha in shas).encode())
+            self.proc.stdin.close()
         self.returncode: int | None = None
         self.message = ""
         """git's own explanation (its `fatal:` line) when it failed."""
 
-    def _feed(self, shas: list[str]) -> None:
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write("".join(f"{sha}\n" for sha in shas).encode())
-            self.proc.stdin.close()
-        except BrokenPipeError:  # git died first; its stderr says why
-            pass
-
     def __iter__(self) -> Iterator[CommitDiff]:
         assert self.proc.stdout is not None
-        # A thread drains git's output as it comes, so git runs ahead of the parsing instead of waiting
-        # for it; the queue bounds how far ahead (LOG_AHEAD_CHUNKS of 64 KiB).
-        chunks: queue.Queue[bytes] = queue.Queue(maxsize=LOG_AHEAD_CHUNKS)
-        pump = threading.Thread(target=_pump, args=(self.proc.stdout, chunks), daemon=True)
-        pump.start()
         try:
-            yield from parse_log(_lines(chunks))
+            yield from parse_log(_lines(self.proc.stdout.fileno()))
         finally:
             if self.proc.poll() is None:  # stopped early: git would wait for a reader forever
                 self.proc.kill()
-            while pump.is_alive():
-                with contextlib.suppress(queue.Empty):
-                    chunks.get(timeout=0.1)
             self.proc.stdout.close()
             self.returncode = self.proc.wait()
-            self._feeder.join()
             self._stderr.seek(0)
             self.message = first_line(self._stderr.read())
             self._stderr.close()
 
 
-LOG_AHEAD_CHUNKS = 64
-
-
-def _pump(stream: IO[bytes], chunks: queue.Queue[bytes]) -> None:
-    fd = stream.fileno()
-    while chunk := os.read(fd, 1 << 16):  # what is there, up to 64 KiB: no waiting for a full buffer
-        chunks.put(chunk)
-    chunks.put(b"")
-
-
-def _lines(chunks: queue.Queue[bytes]) -> Iterator[bytes]:
-    """The lines (without their "\\n") of the pumped output."""
+def _lines(fd: int) -> Iterator[bytes]:
+    """The lines (without their "\\n") of a pipe's output, read as it comes."""
     rest = b""
-    while chunk := chunks.get():
+    while chunk := os.read(fd, 1 << 20):  # what is there, up to 1 MiB: no waiting for a full buffer
         lines = (rest + chunk).split(b"\n")
         rest = lines.pop()
         yield from lines

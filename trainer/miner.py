@@ -124,10 +124,14 @@ class Cutter:
     def example(self, v: Version, cut: Cut, commit: str, timestamp: int) -> Example | None:
         """The example for one middle, or None when its window holds a secret and secrets are dropped."""
         start, end = window(v.starts, cut, self.cfg.context_chars)
-        hits = overlapping(v.findings, start, end)
+        hits = overlapping(v.findings, start, end) if v.findings else []
         if hits and self.cfg.secrets == "drop":
             self.tally.skipped["secret"] += 1
             return None
+        if not hits:
+            return Example(path=v.path, language=v.language, kind=cut.kind, commit=commit, timestamp=timestamp,
+                           prefix=v.text[start:cut.begin], middle=v.text[cut.begin:cut.end],
+                           suffix=v.text[cut.end:end])
         return Example(path=v.path, language=v.language, kind=cut.kind, commit=commit, timestamp=timestamp,
                        prefix=redact(v.text, hits, start, cut.begin),
                        middle=redact(v.text, hits, cut.begin, cut.end),
@@ -136,8 +140,9 @@ class Cutter:
     def commit_examples(self, sha: str, timestamp: int, versions: list[Version], hunks: dict[str, list[Hunk]]
                         ) -> list[Example]:
         """Every example of one commit, each with snippets of the commit's other files."""
-        docs = [d for d in (self.snippet_doc(v) for v in versions[:SNIPPET_FILES]) if d is not None]
-        index = SnippetIndex(docs if len(versions) > 1 else [])
+        docs = [d for d in (self.snippet_doc(v) for v in versions[:SNIPPET_FILES]) if d is not None] \
+            if len(versions) > 1 else []
+        index = SnippetIndex([(path, text) for path, text, _ in docs], [split for _, _, split in docs])
         out = []
         for v in versions:
             for cut in authored_cuts(v.text, v.starts, hunks[v.path], self.cfg.max_middle_lines):
@@ -147,11 +152,12 @@ class Cutter:
                     out.append(ex)
         return out
 
-    def snippet_doc(self, v: Version) -> tuple[str, str] | None:
-        """A file as snippet material: without its secrets (redact) or not at all (drop)."""
+    def snippet_doc(self, v: Version) -> tuple[str, str, list[str] | None] | None:
+        """A file as snippet material (path, text, its lines when unchanged): without its secrets (redact)
+        or not at all (drop)."""
         if not v.findings:
-            return v.path, v.text
-        return (v.path, redact(v.text, v.findings)) if self.cfg.secrets == "redact" else None
+            return v.path, v.text, v.lines
+        return (v.path, redact(v.text, v.findings), None) if self.cfg.secrets == "redact" else None
 
     def snippets(self, index: SnippetIndex, prefix: str, path: str) -> list[list[str]]:
         """The best windows of the commit's other files for this prefix, as the server would pick them.

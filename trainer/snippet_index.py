@@ -97,10 +97,26 @@ def query_ids(prefix: str) -> frozenset[str]:
     return frozenset().union(*map(_line_ids.__getitem__, lines))
 
 
+_ASCII_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e"
+"""The line breaks of `str.splitlines` besides "\\n" below 128 (the others, \\x85 and \\u2028-9, are not ASCII)."""
+
+
+def lines_of(text: str, split: list[str] | None = None) -> list[str]:
+    """`text.splitlines()`; from `split` (`text.split("\\n")`) when given and no other line break occurs.
+
+    Checked with `isascii` and single-character searches, which run at memory speed (a regex character
+    class here costs more than splitting again)."""
+    if split is None or not text.isascii() or any(c in text for c in _ASCII_BREAKS):
+        return text.splitlines()
+    return split[:-1] if split and split[-1] == "" else split
+
+
 @dataclass
 class _Doc:
     path: str
     text: str
+    split: list[str] | None = None
+    """`text.split("\\n")`, when the caller has it."""
     lines: list[str] = field(default_factory=list)
     bits: _FileBits = field(default_factory=_FileBits)
     windows: list[int] = field(default_factory=list)
@@ -111,7 +127,7 @@ class _Doc:
     built: bool = False
 
     def build(self) -> None:
-        lines = self.lines = self.text.splitlines()
+        lines = self.lines = lines_of(self.text, self.split)
         self.bits = _bits_of(self.path)
         masks = list(map(self.bits.__getitem__, lines))
         count = 1 if len(lines) <= WINDOW else len(range(0, len(lines) - WINDOW + STRIDE, STRIDE))
@@ -137,8 +153,10 @@ class SnippetIndex:
     needs it.
     """
 
-    def __init__(self, documents: list[tuple[str, str]]) -> None:
-        self._docs = [_Doc(path, text) for path, text in documents]
+    def __init__(self, documents: list[tuple[str, str]], split: list[list[str] | None] | None = None) -> None:
+        """`split` may give each document's `text.split("\\n")`, when the caller has it (None where not)."""
+        self._docs = [_Doc(path, text, lines) for (path, text), lines in
+                      zip(documents, split if split is not None else [None] * len(documents), strict=True)]
 
     def rank(self, prefix: str, top_k: int, exclude: str = "", min_score: float = 0.05) -> list[Snippet]:
         """`rank_snippets(query_of(prefix), documents, top_k)` over the documents other than `exclude`."""

@@ -45,10 +45,12 @@ def test_rank_matches_rank_snippets_on_many_documents_and_queries() -> None:
     for _ in range(300):
         docs = rng.sample(corpus, rng.randint(1, 5))
         index = SnippetIndex(docs)
+        presplit = SnippetIndex(docs, [text.split("\n") for _, text in docs])  # as the miner gives them
         own_path, own_text = rng.choice(corpus)
         prefix = own_text[:rng.randint(0, len(own_text))]
         expected = rank_snippets(query_of(prefix), [d for d in docs if d[0] != own_path], top_k=2)
         assert index.rank(prefix, 2, exclude=own_path) == expected
+        assert presplit.rank(prefix, 2, exclude=own_path) == expected
         compared += 1
         found += len(expected)
     assert compared == 300 and found > 200  # the comparison covered real picks, not only empty answers
