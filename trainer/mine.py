@@ -18,9 +18,10 @@ import contextlib
 import datetime as dt
 import gc
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
-from itertools import islice
+from concurrent.futures import Future
+from itertools import chain, islice
 from pathlib import Path
 
 from rich.console import Console
@@ -34,6 +35,7 @@ from trainer.filters import PathRules
 from trainer.git import BlobReader, CommitInfo, Repo, Unreadable, iter_commit_diffs
 from trainer.history import CommitDiff
 from trainer.mine_report import MineProgress, summarize
+from trainer.mine_workers import auto_workers, cut_batch, executor
 from trainer.miner import Batch, Miner, Tally
 from trainer.split import holdout_count
 
@@ -41,10 +43,14 @@ MINER_VERSION = 2
 """Part of the dataset's reuse key: a dataset mined by another version of this code is mined again."""
 COMMITS_PER_BATCH = 32
 """Commits whose file contents are read from git in one batch."""
-def mine(repo_path: Path, cfg: MineConfig, console: Console | None = None) -> Dataset:
-    """Mine the repository at `repo_path` into a dataset (nothing is written here)."""
+def mine(repo_path: Path, cfg: MineConfig, console: Console | None = None, workers: int | None = None) -> Dataset:
+    """Mine the repository at `repo_path` into a dataset (nothing is written here).
+
+    `workers`: processes cutting examples beside this one; None: `trainer.mine_workers.auto_workers`
+    decides, 0: none. The examples are the same either way.
+    """
     with _no_cyclic_gc():
-        return _mine(repo_path, cfg, console)
+        return _mine(repo_path, cfg, console, workers)
 
 
 @contextlib.contextmanager
@@ -60,7 +66,7 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _mine(repo_path: Path, cfg: MineConfig, console: Console | None) -> Dataset:
+def _mine(repo_path: Path, cfg: MineConfig, console: Console | None, workers: int | None) -> Dataset:
     started = time.monotonic()
     repo = Repo.open(repo_path)
     ref = cfg.branch or "HEAD"
@@ -84,7 +90,9 @@ def _mine(repo_path: Path, cfg: MineConfig, console: Console | None) -> Dataset:
     split = commits[held]
     with BlobReader(repo) as blobs, MineProgress(console, len(to_diff)) as progress:
         miner = Miner(cfg, rules, repo, blobs, tally)
-        examples = _history_examples(miner, iter_commit_diffs(repo, to_diff), heldout_shas, progress, console)
+        workers = auto_workers(len(to_diff)) if workers is None else workers
+        examples = _history_examples(miner, iter_commit_diffs(repo, to_diff), heldout_shas, progress, console,
+                                     workers)
         examples += miner.snapshot_examples(split)
     dataset = summarize(examples, tally, commits, held, cfg, started)
     if not dataset.train:
@@ -96,13 +104,16 @@ def _mine(repo_path: Path, cfg: MineConfig, console: Console | None) -> Dataset:
 
 
 def _history_examples(miner: Miner, stream: Iterable[CommitDiff | Unreadable], heldout: set[str],
-                      progress: MineProgress, console: Console | None) -> list[Example]:
-    """The examples of every commit, a batch at a time, in order: git reads the files of the next batch
-    while this one is cut into examples."""
+                      progress: MineProgress, console: Console | None, workers: int) -> list[Example]:
+    """The examples of every commit, a batch at a time, in order. While one batch is cut into examples (by
+    a worker, when there is one), git reads the files of the next."""
     examples: list[Example] = []
+    in_flight: deque[tuple[Future[tuple[list[list[Example]], Tally]], Batch, int]] = deque()
 
-    def finish(batch: Batch, size: int) -> None:
-        found_per_commit = miner.cutter.batch_examples(batch, miner.receive(batch))
+    def collect() -> None:
+        future, batch, size = in_flight.popleft()
+        found_per_commit, seen = future.result()
+        miner.tally.merge(seen)
         for (sha, _), found in zip(batch.commits, found_per_commit, strict=True):
             miner.tally.commits += 1
             for ex in found:
@@ -110,19 +121,26 @@ def _history_examples(miner: Miner, stream: Iterable[CommitDiff | Unreadable], h
             examples.extend(found)
         progress.advance(size)
 
-    ahead: tuple[Batch, int] | None = None
-    for chunk in _batched(stream, COMMITS_PER_BATCH):
-        for item in chunk:
-            if isinstance(item, Unreadable):
-                miner.tally.skipped["unreadable-commit"] += 1
-                _warn(miner.tally, console, f"skipped commit {item.sha[:12]}: {item.message} "
-                      "(run `git fsck --full` to find and repair damaged objects)")
-        batch = miner.plan_batch([item for item in chunk if not isinstance(item, Unreadable)]), len(chunk)
-        if ahead is not None:
-            finish(*ahead)
-        ahead = batch
-    if ahead is not None:
-        finish(*ahead)
+    pool = executor(workers, miner.cfg)
+    try:
+        ahead: tuple[Batch, int] | None = None
+        for chunk in chain(_batched(stream, COMMITS_PER_BATCH), [[]]):  # the empty chunk flushes the last one
+            for item in chunk:
+                if isinstance(item, Unreadable):
+                    miner.tally.skipped["unreadable-commit"] += 1
+                    _warn(miner.tally, console, f"skipped commit {item.sha[:12]}: {item.message} "
+                          "(run `git fsck --full` to find and repair damaged objects)")
+            if ahead is not None:
+                batch, size = ahead
+                in_flight.append((pool.submit(cut_batch, batch, miner.receive(batch)), batch, size))
+            diffs = [item for item in chunk if not isinstance(item, Unreadable)]
+            ahead = (miner.plan_batch(diffs), len(chunk)) if chunk else None
+            while len(in_flight) > 2 * workers:  # a worker has the next batch queued, no more
+                collect()
+        while in_flight:
+            collect()
+    finally:
+        pool.shutdown(cancel_futures=True)
     return examples
 
 

@@ -3,8 +3,9 @@
 `trainer.mine` streams the history and hands this module batches of commits. The work has two sides:
 - `Miner` (in the process that talks to git): which files of each commit to read (path filters), asking
   git for them, and the random spans of the split-point snapshot;
-- `Cutter` (file contents in, examples out, no git): content filters, secret scan, middles, snippets.
-`Tally` keeps what was seen and skipped for the stats.
+- `Cutter` (file contents in, examples out, no git, so it can run in a worker process): content filters,
+  secret scan, middles, snippets.
+`Tally` keeps what was seen and skipped for the stats; a worker's tally is merged into the main one.
 """
 
 from __future__ import annotations
@@ -47,6 +48,15 @@ class Tally:
     def add_secrets(self, text: str, findings: list[Finding]) -> None:
         for f in findings:
             self.secrets.add((f.kind, hashlib.sha256(text[f.start:f.end].encode()).hexdigest()))
+
+    def merge(self, other: Tally) -> None:
+        """Add what a worker saw (its counts, files and secrets) to this tally."""
+        self.commits += other.commits
+        self.file_versions += other.file_versions
+        self.files |= other.files
+        self.skipped.update(other.skipped)
+        self.secrets |= other.secrets
+        self.warnings += other.warnings
 
 
 @dataclass

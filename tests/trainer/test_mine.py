@@ -189,3 +189,25 @@ def test_language_selection(make_repo) -> None:
     assert sorted(e.path for e in ds.train) == ["cmd/main.go", "web/app.ts"]
     assert ds.meta["stats"]["skipped"] == {"language": 1}
     assert ds.meta["stats"]["languages"] == {"go": 1, "typescript": 1}
+
+
+def test_a_worker_process_gives_the_same_dataset(make_repo) -> None:
+    repo = make_repo()
+    for i in range(12):
+        repo.commit({f"pkg/m{i % 4}.py": "".join(f"def f{i}_{k}(x):\n    return helper(x) + {k}\n\n"
+                                                 for k in range(i + 1)),
+                     "pkg/shared.py": f"def helper(x):\n    return x * {i}\n", "notes.md": f"note {i}\n"})
+    repo.commit({"pkg/conf.py": 'db_password = "hunter2-hunter2"\n', "data.bin": b"\x00\x01" * 10})
+    cfg = replace(QUIET, random_spans_per_file=1, holdout_fraction=0.2, holdout_min_commits=0)
+    here, forked = mine(repo.root, cfg, workers=0), mine(repo.root, cfg, workers=1)
+
+    def everything(ds):
+        return [(e.path, e.kind, e.prefix, e.middle, e.suffix, e.commit, e.weight, e.split, e.snippets)
+                for e in ds.train + ds.heldout]
+
+    assert everything(forked) == everything(here) and len(everything(here)) > 20
+    assert any(e.snippets for e in here.train)
+    timing = ("seconds", "commits_per_second")
+    assert {k: v for k, v in forked.meta["stats"].items() if k not in timing} == \
+        {k: v for k, v in here.meta["stats"].items() if k not in timing}
+    assert here.meta["stats"]["secrets"] == {"password-assignment": 1}
