@@ -150,10 +150,13 @@ def scan_many(texts: list[str], split: list[list[str]] | None = None) -> list[li
     `split` may give each text's `text.split("\\n")` when the caller has it already.
     """
     split = split if split is not None else [text.split("\n") for text in texts]
-    # Lines neither clean nor known to hold a secret: membership tests run in C, no set of all lines.
-    unseen = set(filterfalse(_hits.__contains__, filterfalse(_clean.__contains__, chain.from_iterable(split))))
+    # The lines not known to be clean (membership tests run in C): those with secrets, and new ones.
+    doubtful = list(filterfalse(_clean.__contains__, chain.from_iterable(split)))
+    unseen = set(filterfalse(_hits.__contains__, doubtful))
     if unseen:
         _learn(sorted(unseen))
+    if _hits.keys().isdisjoint(doubtful):  # the usual case: every line is clean, nothing to place
+        return [[] for _ in texts]
     return [_findings(text, lines) for text, lines in zip(texts, split, strict=True)]
 
 
