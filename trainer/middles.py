@@ -88,13 +88,24 @@ def _common_prefix(a: str, b: str) -> int:
 
 
 def _line_cuts(text: str, starts: list[int], first: int, count: int, max_lines: int) -> list[Cut]:
-    """Whole added lines, in pieces of at most `max_lines`; all-blank pieces are left out."""
+    """Whole added lines, in pieces of at most `max_lines`; all-blank pieces are left out.
+
+    Blank lines at either end of a piece stay in the prefix or suffix: an author types those before a
+    suggestion is worth asking for, and a middle starting with them would ask the model for empty lines.
+    """
+
+    def blank(i: int) -> bool:
+        return not text[starts[i]:starts[i + 1]].strip()
+
     cuts = []
     for lo in range(first, first + count, max_lines):
         hi = min(lo + max_lines, first + count)
-        begin, end = starts[lo], starts[hi]
-        if text[begin:end].strip():
-            cuts.append(Cut(begin, end, "hunk"))
+        while lo < hi and blank(lo):
+            lo += 1
+        while hi > lo and blank(hi - 1):
+            hi -= 1
+        if lo < hi:
+            cuts.append(Cut(starts[lo], starts[hi], "hunk"))
     return cuts
 
 

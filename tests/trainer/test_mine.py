@@ -31,7 +31,8 @@ def test_hunks_and_in_line_spans_with_the_file_after_the_commit_around_them(make
     assert rows(ds.train) == [
         ("app.py", "span", "def add(a, b", ", c=0", "):\n    return a + b + c\n\n\ndef mul(a, b):\n    return a * b\n"),
         ("app.py", "span", "def add(a, b, c=0):\n    return a + b", " + c", "\n\n\ndef mul(a, b):\n    return a * b\n"),
-        ("app.py", "hunk", "def add(a, b):\n    return a + b\n", "\n\ndef mul(a, b):\n    return a * b\n", ""),
+        # The blank lines before the new function stay in the prefix: the author types them first.
+        ("app.py", "hunk", "def add(a, b):\n    return a + b\n\n\n", "def mul(a, b):\n    return a * b\n", ""),
         ("app.py", "hunk", "", "def add(a, b):\n    return a + b\n", ""),
     ]
     assert [(e.commit, e.timestamp, e.weight, e.split) for e in ds.train] == [
@@ -162,7 +163,7 @@ def test_exact_and_near_duplicate_middles_of_a_file_are_dropped(make_repo) -> No
     ds = mine(repo.root, QUIET)
     # Newest first: the newer of two copies is kept.
     assert [(e.path, e.middle) for e in ds.train] == [
-        ("other.py", body), ("n.py", "\n" + body), ("h.py", body), ("h.py", "X = 1\n")]
+        ("other.py", body), ("n.py", body), ("h.py", body), ("h.py", "X = 1\n")]
     assert ds.meta["stats"]["skipped"] == {"duplicate": 1, "near-duplicate": 1}
 
 
