@@ -46,16 +46,15 @@ def _register() -> None:
 
 
 def _quiet_libraries() -> None:
-    """Our own progress bars (rich) replace the libraries' tqdm bars and info logs."""
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    """Our own progress bars (rich) replace the libraries' tqdm bars and info logs.
+
+    Environment variables, read when transformers is first imported: importing it here would cost every
+    command (even `--help`) two seconds.
+    """
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' tqdm follows this switch too
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     # bitsandbytes warns at import that an optional hub-downloaded CPU kernel is missing; the fallback works.
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
-    try:
-        from transformers.utils import logging as hf_logging
-    except ImportError:  # pragma: no cover
-        return
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
 
 
 def main() -> None:
