@@ -67,6 +67,9 @@ class AssistantLanguageClient extends LanguageClient {
     }
 }
 
+/** What a failure message offers: the settings (the program or its arguments are wrong), or a restart. */
+type Fix = 'settings' | 'restart';
+
 /** The server of one workspace folder. */
 class FolderServer {
     phase: Phase = 'stopped';
@@ -81,7 +84,7 @@ class FolderServer {
         private readonly output: vscode.OutputChannel,
         private readonly feedback: CompletionFeedback,
         private readonly changed: () => void,
-        private readonly report: (message: string) => void,
+        private readonly report: (message: string, fix: Fix) => void,
     ) {}
 
     view(): ServerView {
@@ -93,7 +96,7 @@ class FolderServer {
         const command = serverCommand(settings, this.folder.uri.fsPath, os.homedir());
         const program = findExecutable(command.command);
         if (program === undefined) {
-            this.fail(notFoundMessage(command.command));
+            this.fail(notFoundMessage(command.command), 'settings');
             return;
         }
         const client = this.createClient({ ...command, command: program });
@@ -109,9 +112,11 @@ class FolderServer {
         } catch (error) {
             if (this.client === client && !this.stoppingOnPurpose) {
                 this.client = undefined;
+                const why = (await this.exitOf(this.process)) ?? errorText(error);
                 this.process?.kill(); // a program that never answered is still running
-                this.fail(`the server for ${this.folder.name} did not start (${describe(command)}): ${errorText(error)}. `
-                    + 'Its output is in the repo-assistant log; check repoAssistant.serverPath and serverArgs.');
+                // No folder name in the message: a bad serverPath fails every folder alike, and is reported once.
+                this.fail(`the server did not start (${describe(command)}): ${why}. Its output is in the `
+                    + 'repo-assistant log; check repoAssistant.serverPath and repoAssistant.serverArgs.', 'settings');
             }
             return;
         }
@@ -146,13 +151,33 @@ class FolderServer {
         }
     }
 
-    private fail(message: string): void {
+    /** How `child` ended ("it exited with code 2"), waiting a moment for it; undefined while it runs. */
+    private async exitOf(child: ChildProcess | undefined): Promise<string | undefined> {
+        if (child === undefined) {
+            return undefined;
+        }
+        if (child.exitCode === null && child.signalCode === null) {
+            await new Promise((resolve) => {
+                const timer = setTimeout(resolve, 500);
+                child.once('exit', () => {
+                    clearTimeout(timer);
+                    resolve(undefined);
+                });
+            });
+        }
+        if (child.signalCode !== null) {
+            return `it was killed by ${child.signalCode} before answering`;
+        }
+        return child.exitCode !== null ? `it exited with code ${child.exitCode} before answering` : undefined;
+    }
+
+    private fail(message: string, fix: Fix): void {
         this.phase = 'failed';
         this.failure = message;
         this.status = undefined;
         this.changed();
         this.output.appendLine(`[${this.folder.name}] ${message}`);
-        this.report(message);
+        this.report(message, fix);
     }
 
     /** Start `assistant serve` for the client, keeping the process to end it if the protocol cannot. */
@@ -162,7 +187,12 @@ class FolderServer {
             child.once('error', reject);
             child.once('spawn', () => {
                 child.off('error', reject);
-                child.on('error', (error) => this.output.appendLine(`[${this.folder.name}] server process: ${errorText(error)}`));
+                const logError = (error: Error): void =>
+                    this.output.appendLine(`[${this.folder.name}] server process: ${errorText(error)}`);
+                child.on('error', logError);
+                // A server that exits while a message is being written fails the write with EPIPE; unheard, that
+                // error would be an uncaught exception in the extension host.
+                child.stdin.on('error', logError);
                 child.on('exit', (code, signal) => this.output.appendLine(
                     `[${this.folder.name}] the server exited (${signal !== null ? `signal ${signal}` : `code ${String(code)}`})`));
                 this.process = child;
@@ -191,7 +221,7 @@ class FolderServer {
                     if (!this.stoppingOnPurpose && this.phase === 'running') {
                         this.client = undefined;
                         this.fail(`the server for ${this.folder.name} stopped unexpectedly; its output is in the `
-                            + 'repo-assistant log. Run "repo-assistant: Restart Server" to start it again.');
+                            + 'repo-assistant log.', 'restart');
                     }
                     return { action: CloseAction.DoNotRestart, handled: true };
                 },
@@ -264,7 +294,7 @@ export class Servers implements vscode.Disposable {
             return;
         }
         const server = new FolderServer(folder, this.output, this.feedback, () => this.changeEmitter.fire(),
-            (message) => this.reportOnce(message));
+            (message, fix) => this.reportOnce(message, fix));
         this.byFolder.set(key, server);
         void server.start();
     }
@@ -308,17 +338,19 @@ export class Servers implements vscode.Disposable {
         await Promise.all(servers.map((server) => server.stop()));
     }
 
-    /** One message per distinct failure (a bad serverPath fails every folder the same way). */
-    private reportOnce(message: string): void {
+    /** One message per distinct failure (a bad serverPath fails every folder the same way), with its fix. */
+    private reportOnce(message: string, fix: Fix): void {
         if (this.reported.has(message)) {
             return;
         }
         this.reported.add(message);
-        const openSettings = 'Open Settings';
+        const action = fix === 'settings' ? 'Open Settings' : 'Restart Server';
         const showLog = 'Show Log';
-        void vscode.window.showErrorMessage(`repo-assistant: ${message}`, openSettings, showLog).then((choice) => {
-            if (choice === openSettings) {
-                void vscode.commands.executeCommand('workbench.action.openSettings', SECTION);
+        void vscode.window.showErrorMessage(`repo-assistant: ${message}`, action, showLog).then((choice) => {
+            if (choice === action) {
+                void (fix === 'settings'
+                    ? vscode.commands.executeCommand('workbench.action.openSettings', SECTION)
+                    : vscode.commands.executeCommand('repo-assistant.restart'));
             } else if (choice === showLog) {
                 this.output.show(true);
             }
