@@ -52,7 +52,9 @@ def served(tiny_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     port = free_port()
     log_file = open(ws / "server.log", "w")  # noqa: SIM115 - closed in the teardown below
     proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(md / "model-f32.gguf"),
-                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--verbose", "False"],
+                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--verbose", "False",
+                             # the same attention kernel as the in-process backend: the same arithmetic
+                             "--flash_attn", "True", "--n_threads", "1", "--n_threads_batch", "1"],
                             stdout=log_file, stderr=subprocess.STDOUT)
     retry_log = RetryLog()
     logging.getLogger("assistant.openai").addHandler(retry_log)
