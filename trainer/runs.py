@@ -141,6 +141,9 @@ class EncodedDataset(TorchDataset):
         return {"input_ids": self.rows[i].input_ids, "labels": self.rows[i].labels}
 
 
+WIDTH_STEP = 64
+
+
 class PackingCollator:
     """Packs a batch of examples into as few rows of `capacity` tokens as fit, padding-free inside a row.
 
@@ -168,7 +171,10 @@ class PackingCollator:
             else:
                 rows.append([f])
                 space.append(self.capacity - n)
-        width = max(self.capacity - s for s in space)
+        used = max(self.capacity - s for s in space)
+        # Widths rounded up to a multiple of 64: a handful of tensor shapes instead of hundreds, so the
+        # CPU's bf16 kernels (oneDNN, compiled per shape) are built once and reused.
+        width = max(used, min(self.capacity, -(-used // WIDTH_STEP) * WIDTH_STEP))
         ids, labels, positions = [], [], []
         for row in rows:
             r_ids: list[int] = []

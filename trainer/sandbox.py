@@ -46,7 +46,8 @@ class Limits:
 @dataclass(frozen=True)
 class Outcome:
     status: str
-    """'passed' (exit 0), 'failed' (non-zero exit), 'timeout' or 'killed' (by a signal, e.g. a limit)."""
+    """'passed' (exit 0), 'failed' (non-zero exit), 'timeout' (wall clock or CPU seconds) or 'killed' (by
+    another signal, e.g. the memory limit)."""
     seconds: float
     output: str
 
@@ -117,7 +118,8 @@ def _execute(root: Path, limits: Limits, as_nobody: bool) -> Outcome:
                             preexec_fn=lambda: _confine(limits, as_nobody))
     try:
         out, _ = proc.communicate(timeout=limits.wall_seconds)
-        status = "passed" if proc.returncode == 0 else "killed" if proc.returncode < 0 else "failed"
+        status = ("passed" if proc.returncode == 0 else "timeout" if proc.returncode == -signal.SIGXCPU
+                  else "killed" if proc.returncode < 0 else "failed")  # SIGXCPU: out of CPU seconds
     except subprocess.TimeoutExpired:
         status = "timeout"
         out = b""
