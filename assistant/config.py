@@ -43,7 +43,8 @@ class MineConfig:
     first_parent: bool = opt(False, "Follow only the first parent of merges (mainline history).")
     max_file_bytes: int = opt(500_000, "Skip files larger than this many bytes.", min=1)
     max_line_chars: int = opt(1_000, "Skip files with a line longer than this (minified or data).", min=1)
-    max_middle_lines: int = opt(30, "Longest middle (lines a hunk example asks the model to write).", min=1)
+    max_middle_lines: int = opt(8, "Longest middle (lines a hunk example asks the model to write); longer added "
+                                "blocks are split. About what one suggestion shows (server.max_new_tokens).", min=1)
     context_chars: int = opt(4_000, "Characters of prefix and of suffix kept around each middle.", min=100)
     random_spans_per_file: int = opt(2, "Random fill-in-the-middle spans drawn from each file at the split point.",
                                      min=0)

@@ -158,7 +158,8 @@ def _confine(limits: Limits, as_nobody: bool) -> None:
     for res, value in ((resource.RLIMIT_CPU, limits.cpu_seconds), (resource.RLIMIT_AS, limits.memory_bytes),
                        (resource.RLIMIT_FSIZE, limits.file_bytes), (resource.RLIMIT_NOFILE, 64),
                        (resource.RLIMIT_CORE, 0), (resource.RLIMIT_NPROC, limits.processes)):
-        resource.setrlimit(res, (value, value))
+        # CPU: the soft limit sends SIGXCPU (read as a timeout); the hard one, a second later, SIGKILL.
+        resource.setrlimit(res, (value, value + 1 if res == resource.RLIMIT_CPU else value))
     _leave_network(as_nobody)
     if as_nobody:
         os.setgroups([])

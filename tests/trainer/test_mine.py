@@ -109,7 +109,7 @@ def test_random_spans_come_from_the_tree_at_the_split_point_not_head(make_repo) 
 
 def test_renames_copies_deletions_and_mode_changes_give_only_what_was_written(make_repo) -> None:
     repo = make_repo()
-    base = "".join(f"row_{i} = {i}\n" for i in range(10))
+    base = "".join(f"row_{i} = {i}\n" for i in range(6))
     repo.commit({"a.py": base, "b.py": base.replace("row", "col")})
     repo.git("mv", "a.py", "moved.py")
     repo.commit(message="pure rename")
