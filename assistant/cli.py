@@ -61,6 +61,9 @@ def main() -> None:
     # Library chatter goes to stderr at error level; stdout is for results (and the LSP stream).
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # oneDNN keeps up to 1024 compiled bf16 kernels by default, one per tensor shape: with packed rows of
+    # changing width that cache, not the model, becomes the largest thing in memory. 16 shapes are plenty.
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")
     _quiet_libraries()
     _register()
     try:

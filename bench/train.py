@@ -137,7 +137,9 @@ def main() -> None:
             proc = subprocess.run([sys.executable, __file__, "--worker", setup, "--data", str(data), "--size", a.size,
                                    "--steps", str(a.steps), "--batch-size", str(a.batch_size),
                                    "--seq-len", str(a.seq_len)], capture_output=True, text=True,
-                                  env={**os.environ, "TRANSFORMERS_VERBOSITY": "error"})
+                                  env={**os.environ, "TRANSFORMERS_VERBOSITY": "error",
+                                       # as `assistant` sets it for every command; both setups run under it
+                                       "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "16"})
             if proc.returncode != 0:
                 console.print(proc.stderr[-3000:])
                 raise SystemExit(f"{setup} failed")

@@ -5,8 +5,9 @@ comes from not calling the model when the answer is known, and from not waiting 
 - a newer request for a document cancels the older one between two tokens (unless both are for the very
   same text and cursor: then the newer waits for the older one's answer in the result cache);
 - a request that types through the shown suggestion gets its rest at once (`cache.typed_through`);
-- accepting a suggestion starts computing the next one (prefetch), which the next request then finds in
-  the result cache; any other request cancels a prefetch it does not need;
+- serving a suggestion starts computing the one that follows accepting it (prefetch) while the user reads
+  it, so the request after an accept finds it in the result cache; any request that does not need a
+  prefetch cancels it (typing through the suggestion keeps it: it still leads to the same text);
 - every request gets `server.time_budget_ms` from its arrival, queueing included.
 """
 
@@ -88,7 +89,6 @@ class Session:
         self.jobs: list[_Job] = []
         self.last: dict[str, _Last] = {}
         self._recent: OrderedDict[str, None] = OrderedDict()
-        self._prefetches: set[asyncio.Task[None]] = set()
         self.items = ItemLog()
         self.telemetry = Telemetry(None)
         self.on_status: StatusCallback = lambda state, message: None
@@ -175,37 +175,46 @@ class Session:
         if last is not None and self.server_cfg.typed_through:
             rest = typed_through(last.shown, req.text, req.offset)
             if rest is not None:
-                self._cancel_stale(uri, req)
+                self._cancel_stale(uri, req, keep_prefetch=True)
                 self.last[uri] = _Last(Shown(last.shown.id, req.text, req.offset, rest), req)
                 return self._served(uri, last.shown.id, rest, "typed-through", arrived, completer, req)
         self._cancel_stale(uri, req)
         deadline = arrived + self.server_cfg.time_budget_ms / 1000
-        completion = await self._run(_Job(uri, CancelToken(), req.text, req.offset, False), req, deadline)
+        job = _Job(uri, CancelToken(), req.text, req.offset, False)
+        self.jobs.append(job)
+        completion = await self._run(job, req, deadline)
         if completion is None or not completion.text:
             if completion is not None:
                 self.last.pop(uri, None)  # the document moved on: nothing is shown there now
             return None
         item_id = uuid.uuid4().hex
-        self.last[uri] = _Last(Shown(item_id, req.text, req.offset, completion.text), req)
-        return self._served(uri, item_id, completion.text, completion.source, arrived, completer, req,
-                            completion.context.fim.language)
+        last = self.last[uri] = _Last(Shown(item_id, req.text, req.offset, completion.text), req)
+        served = self._served(uri, item_id, completion.text, completion.source, arrived, completer, req,
+                              completion.context.fim.language)
+        self._prefetch_after(uri, last)
+        return served
 
-    def _cancel_stale(self, uri: str, req: CompletionRequest) -> None:
-        """A request makes older work for its document, and any prefetch it does not need, stale."""
+    def _cancel_stale(self, uri: str, req: CompletionRequest, keep_prefetch: bool = False) -> None:
+        """A request makes older work for its document, and any prefetch it does not need, stale.
+        A request answered without the model (`keep_prefetch`) leaves prefetches running."""
         for job in self.jobs:
-            if (job.uri == uri or job.prefetch) and not job.is_for(req):
+            stale = (not keep_prefetch) if job.prefetch else job.uri == uri
+            if stale and not job.is_for(req):
                 job.token.cancel()
 
     async def _run(self, job: _Job, req: CompletionRequest, deadline: float | None) -> Completion | None:
+        """Run `job` (already in `self.jobs`, where other requests can see and cancel it) on the model thread."""
         loop = asyncio.get_running_loop()
-        self.jobs.append(job)
         try:
             return await loop.run_in_executor(self.model_pool, self._work, job, req, deadline)
         except asyncio.CancelledError:
             job.token.cancel()  # $/cancelRequest: stop the model between two tokens
             raise
         finally:
-            self.jobs.remove(job)
+            self._done(job)
+
+    def _done(self, job: _Job) -> None:
+        self.jobs = [j for j in self.jobs if j is not job]
 
     def _work(self, job: _Job, req: CompletionRequest, deadline: float | None) -> Completion | None:
         """On the model thread: the cached answer, or a model call. None when cancelled before it started."""
@@ -253,29 +262,36 @@ class Session:
         self._feedback("partial", item_id, chars_in_units(item.text, utf16_units) if item is not None else 0)
 
     def accepted(self, item_id: str) -> None:
-        """The user accepted all of suggestion `item_id`: record it and compute the next one ahead of time."""
+        """The user accepted all of suggestion `item_id`: record it; the next one is (being) computed already."""
         item = self._feedback("accepted", item_id, None)
         last = self.last.get(item.uri) if item is not None else None
         if item is None or last is None or last.shown.id != item_id:
             return
         del self.last[item.uri]
-        if self.server_cfg.prefetch and self.completer is not None and not self.closed:
-            s = last.shown
-            after = replace(last.request, text=s.text[:s.offset] + s.completion + s.text[s.offset:],
-                            offset=s.offset + len(s.completion))
-            if not any(job.uri == item.uri and job.is_for(after) for job in self.jobs):
-                task = asyncio.ensure_future(self._prefetch(_Job(item.uri, CancelToken(), after.text, after.offset,
-                                                                 True), after))
-                self._prefetches.add(task)  # the loop keeps only weak references to tasks
-                task.add_done_callback(self._prefetches.discard)
+        self._prefetch_after(item.uri, last)  # a no-op unless the serve-time prefetch was cancelled
 
-    async def _prefetch(self, job: _Job, req: CompletionRequest) -> None:
-        """Complete `req` into the result cache; nobody waits for it, so failures are only logged."""
-        try:
-            await self._run(job, req, None)
-        except Exception:
-            if not self.closed:  # closing stops the model thread under it: expected, not a failure
-                log.exception("prefetch failed")
+    def _prefetch_after(self, uri: str, last: _Last) -> None:
+        """Compute, in the background, the suggestion for the document as it will be once `last` is accepted."""
+        if not self.server_cfg.prefetch or self.completer is None or self.closed:
+            return
+        s = last.shown
+        after = replace(last.request, text=s.text[:s.offset] + s.completion + s.text[s.offset:],
+                        offset=s.offset + len(s.completion))
+        if any(job.uri == uri and job.is_for(after) for job in self.jobs):
+            return
+        job = _Job(uri, CancelToken(), after.text, after.offset, True)
+        self.jobs.append(job)  # visible at once, so that the next request can cancel it before it starts
+        # Queued on the model thread now, ahead of the request an accept is followed by, which then finds
+        # its answer in the result cache.
+        future = asyncio.get_running_loop().run_in_executor(self.model_pool, self._work, job, after, None)
+        future.add_done_callback(lambda f: self._prefetched(job, f))
+
+    def _prefetched(self, job: _Job, future: asyncio.Future[Completion | None]) -> None:
+        """A prefetch ended; nobody waits for it, so a failure is only logged."""
+        self._done(job)
+        error = None if future.cancelled() else future.exception()
+        if error is not None and not self.closed:  # closing stops the model thread under it: expected
+            log.error("prefetch failed", exc_info=error)
 
     def _feedback(self, event: str, item_id: str, chars: int | None) -> Item | None:
         item = self.items.get(item_id)

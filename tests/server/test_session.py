@@ -89,7 +89,7 @@ async def test_the_same_request_twice_costs_one_model_call(tmp_path: Path) -> No
 
 async def test_typing_through_the_suggestion_needs_no_model_call(tmp_path: Path) -> None:
     model = ScriptedModel()
-    session = await started(tmp_path, model)
+    session = await started(tmp_path, model, prefetch=False)
     shown = await session.complete("file:///m.py", at())
     assert shown is not None
     rest = await session.complete("file:///m.py", at("resu"))
@@ -102,23 +102,24 @@ async def test_typing_through_the_suggestion_needs_no_model_call(tmp_path: Path)
 
 async def test_without_typed_through_every_keystroke_asks_the_model(tmp_path: Path) -> None:
     model = ScriptedModel()
-    session = await started(tmp_path, model, typed_through=False, result_cache=False)
+    session = await started(tmp_path, model, typed_through=False, result_cache=False, prefetch=False)
     await session.complete("file:///m.py", at())
     again = await session.complete("file:///m.py", at("resu"))
     assert again is not None and again.source == "model" and len(model.prompts) == 2
 
 
-async def test_accepting_prefetches_the_next_suggestion(tmp_path: Path) -> None:
-    model = ScriptedModel(answer="result = x * 2")
+async def test_the_suggestion_after_accepting_is_prefetched_while_the_user_reads(tmp_path: Path) -> None:
+    model = ScriptedModel(answer="result = x * 2", delay=0.01)
     session = await started(tmp_path, model)
     shown = await session.complete("file:///m.py", at())
-    assert shown is not None
+    assert shown is not None and session.jobs and session.jobs[0].prefetch  # started as soon as it was served
+    rest = await session.complete("file:///m.py", at("res"))  # typing through keeps the prefetch going
+    assert rest is not None and rest.source == "typed-through"
     session.accepted(shown.id)
-    while len(model.prompts) < 2 or session.jobs:
-        await asyncio.sleep(0.005)
     after = await session.complete("file:///m.py", at(shown.text))
     assert after is not None and after.source == "prefetch"
     assert len(model.prompts) == 2  # the prefetch was the only model call for the new cursor
+    assert model.prompts[1].endswith("result = x * 2<fim_suffix>\n\n\nprint(double(2))\n<fim_middle>")
 
 
 async def test_a_request_elsewhere_cancels_a_prefetch_it_does_not_need(tmp_path: Path) -> None:
@@ -126,7 +127,6 @@ async def test_a_request_elsewhere_cancels_a_prefetch_it_does_not_need(tmp_path:
     session = await started(tmp_path, model, max_new_tokens=40)
     shown = await session.complete("file:///m.py", at())
     assert shown is not None
-    session.accepted(shown.id)
     while len(model.prompts) < 2 or model.pieces_written[1] == 0:
         await asyncio.sleep(0.005)
     await session.complete("file:///other.py", CompletionRequest("x = ", 4, "other.py", "python"))
