@@ -121,7 +121,7 @@ class ServerConfig:
     result_cache: bool = opt(True, "Answer a prompt seen recently from memory, without a model call.")
     typed_through: bool = opt(True, "When the user types the first characters of the shown suggestion, show the "
                               "rest at once, without a model call.")
-    prefetch: bool = opt(True, "After a suggestion is accepted, compute the next one in the background.")
+    prefetch: bool = opt(True, "While a suggestion is shown, compute the one that follows accepting it.")
 
 
 @dataclass
