@@ -19,15 +19,16 @@ from server.backends.base import Backend
 def load_backend(cfg: ServerConfig, model_dir: Path | None) -> Backend:
     """Load the engine named by `cfg.backend` with the model dir's model (or `cfg.base` when there is none)."""
     if cfg.backend == "transformers":
+        trained = model_dir is not None and (model_dir / "model.json").exists()
+        if not trained and not cfg.base:  # said before torch is imported (seconds) for nothing
+            raise UserError(f"no model to serve: {model_dir or 'this workspace'} has no model dir; "
+                            "run `assistant train --repo .` or set server.base")
         from assistant.hf import load_base_for_inference, load_model_dir
         from server.backends.transformers_backend import TransformersBackend
 
-        if model_dir is not None and (model_dir / "model.json").exists():
+        if trained and model_dir is not None:
             return TransformersBackend(load_model_dir(model_dir, cfg.profile), cfg.threads)
-        if cfg.base:
-            return TransformersBackend(load_base_for_inference(cfg.base, cfg.profile), cfg.threads)
-        raise UserError(f"no model to serve: {model_dir or 'this workspace'} has no model dir; "
-                        "run `assistant train --repo .` or set server.base")
+        return TransformersBackend(load_base_for_inference(cfg.base, cfg.profile), cfg.threads)
     if cfg.backend == "llama-cpp":
         _require("llama_cpp", "llama-cpp")
         from server.backends.llamacpp_backend import load_llamacpp
