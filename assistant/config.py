@@ -65,7 +65,8 @@ class TrainConfig:
     profile: str = opt("auto", "Prompt profile (FIM template); auto: detected from the base's tokenizer.")
     epochs: float = opt(3.0, "Passes over the training examples.", min=0.01)
     max_steps: int = opt(0, "Stop after this many optimizer steps; 0: run the epochs.", min=0)
-    max_minutes: float = opt(0.0, "Stop training after this many minutes; 0: no limit.", min=0.0)
+    max_minutes: float = opt(10.0, "Time box: the schedule is shortened to fit this many minutes (step time "
+                             "measured here); 0: no limit, run all epochs.", min=0.0)
     learning_rate: float = opt(0.0, "Peak learning rate; 0: 1e-3 for full training of tiny, 2e-4 for (Q)LoRA.",
                                min=0.0)
     batch_size: int = opt(16, "Examples per step on one device.", min=1)
@@ -126,7 +127,8 @@ class ServerConfig:
 
 @dataclass
 class EvalConfig:
-    limit: int = opt(300, "Evaluate at most this many held-out examples; 0: all.", min=0)
+    limit: int = opt(100, "Evaluate at most this many held-out examples, spread over the held-out period; 0: all.",
+                     min=0)
     bootstrap: int = opt(1000, "Bootstrap resamples for confidence intervals.", min=10)
     max_new_tokens: int = opt(64, "Most tokens generated per example.", min=1)
     humaneval_samples: int = opt(10, "Samples per problem for pass@k.", min=1)

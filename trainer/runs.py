@@ -213,6 +213,9 @@ class LabelledHead:
     vocabulary) cost compute and, for large vocabularies, most of the peak memory. A pre-hook on the output
     layer keeps just the labelled positions while `only_labelled` is active; the loss then reads `[1, N, V]`
     logits. Outside training the hook passes everything through.
+
+    N is rounded up to a multiple of `HEAD_STEP` with unlabelled positions (their loss is ignored): a few
+    tensor shapes, not one per batch, so the CPU's bf16 kernels are built once and reused.
     """
 
     def __init__(self, model: torch.nn.Module) -> None:
@@ -224,13 +227,11 @@ class LabelledHead:
         if self.mask is None:
             return None
         hidden = args[0]  # [batch, length, hidden]
-        return (hidden[self.mask.to(hidden.device)].unsqueeze(0), *args[1:])  # [1, labelled, hidden]
+        return (hidden[self.mask.to(hidden.device)].unsqueeze(0), *args[1:])  # [1, selected, hidden]
 
     @contextlib.contextmanager
     def only_labelled(self, labels: torch.Tensor) -> Iterator[None]:
-        mask = torch.zeros_like(labels, dtype=torch.bool)
-        mask[:, :-1] = labels[:, 1:] != IGNORE  # the logit at t predicts the label at t + 1
-        self.mask = mask
+        self.mask = selected_positions(labels)
         try:
             yield
         finally:
@@ -239,11 +240,30 @@ class LabelledHead:
     @staticmethod
     def loss(outputs: Any, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
         """Cross-entropy of the labelled positions; the same value the model's own shifted loss would give."""
-        shifted = labels[:, 1:]
-        target = shifted[shifted != IGNORE].to(outputs["logits"].device)
-        logits = outputs["logits"][0].float()  # [labelled, vocab]
-        total = torch.nn.functional.cross_entropy(logits, target, reduction="sum")
-        return total / (num_items_in_batch if num_items_in_batch is not None else max(1, target.numel()))
+        target = next_labels(labels)[selected_positions(labels)].to(outputs["logits"].device)
+        logits = outputs["logits"][0].float()  # [selected, vocab]
+        total = torch.nn.functional.cross_entropy(logits, target, reduction="sum", ignore_index=IGNORE)
+        count = int((target != IGNORE).sum())
+        return total / (num_items_in_batch if num_items_in_batch is not None else max(1, count))
+
+
+HEAD_STEP = 128
+
+
+def next_labels(labels: torch.Tensor) -> torch.Tensor:
+    """The label each position's logit predicts (the next token's), IGNORE past the end of a row."""
+    return torch.cat([labels[:, 1:], torch.full_like(labels[:, :1], IGNORE)], dim=1)
+
+
+def selected_positions(labels: torch.Tensor) -> torch.Tensor:
+    """Positions whose logits the loss needs, plus the first unlabelled ones up to a multiple of HEAD_STEP."""
+    mask = next_labels(labels) != IGNORE
+    wanted = min(mask.numel(), -(-int(mask.sum()) // HEAD_STEP) * HEAD_STEP)
+    fill = wanted - int(mask.sum())
+    if fill > 0:
+        flat = mask.view(-1)
+        flat[(~flat).nonzero().squeeze(1)[:fill]] = True
+    return mask
 
 
 class WeightedTrainer(Trainer):
@@ -298,16 +318,41 @@ def count_params(model: torch.nn.Module) -> tuple[int, int]:
     return trainable, total
 
 
+def fit_time_box(trainer: Trainer, cfg: TrainConfig, enc_train: list[Encoded]) -> tuple[float, str]:
+    """Measure a micro-step here, and shorten the schedule so that the run fits `cfg.max_minutes`.
+
+    Warmup and cosine decay then complete inside the time box instead of stopping halfway at a high learning
+    rate (TimeLimit still stops a run that goes slower than measured). Returns the seconds of a micro-step
+    and a note for the plan ('' when nothing was cut).
+    """
+    sample = enc_train[: cfg.batch_size]
+    measure_step_seconds(trainer, sample)  # the first step pays one-time costs (allocations, kernel choice)
+    step_seconds = measure_step_seconds(trainer, sample)
+    args = trainer.args
+    planned = args.max_steps
+    if cfg.max_minutes <= 0 or cfg.max_steps:
+        return step_seconds, ""
+    # 85%: evaluations, checkpoints and the optimizer step are not in the measured forward and backward.
+    fits = max(1, int(cfg.max_minutes * 60 * 0.85 / (step_seconds * cfg.grad_accum)))
+    if fits >= planned:
+        return step_seconds, ""
+    args.max_steps = fits  # the Trainer builds its schedule from these when training starts
+    eval_every = cfg.eval_every_steps or max(1, fits // 10)
+    args.eval_steps = eval_every
+    # Checkpoints stay on evaluation steps (best-model tracking needs it).
+    args.save_steps = eval_every * max(1, round((cfg.save_every_steps or eval_every) / eval_every))
+    args.logging_steps = max(1, min(10, fits // 50))
+    return step_seconds, (f"cut from {planned:,} to fit train.max_minutes = {cfg.max_minutes:g} "
+                          f"({fits / planned:.0%} of {cfg.epochs:g} epochs; --max-minutes 0 runs them all)")
+
+
 def plan_table(prepared: Prepared, cfg: TrainConfig, args: TrainingArguments, enc_train: list[Encoded],
-               enc_val: list[Encoded], trainer: Trainer) -> Table:
+               enc_val: list[Encoded], step_seconds: float, note: str = "") -> Table:
     """What is about to happen, with estimates of memory and time measured on this machine."""
     trainable, total = count_params(prepared.model)
     tokens = sum(len(e.input_ids) for e in enc_train)
     steps = args.max_steps
     tokens_per_step = tokens / max(1, len(enc_train)) * cfg.batch_size * cfg.grad_accum
-    sample = enc_train[: cfg.batch_size]
-    measure_step_seconds(trainer, sample)  # the first step pays one-time costs (allocations, kernel choice)
-    step_seconds = measure_step_seconds(trainer, sample)
     table = Table(title="training plan", show_header=False, box=None)
     rows = [
         ("base", f"{cfg.base}{' (' + cfg.tiny_size + ')' if cfg.base == 'tiny' else ''}"),
@@ -315,7 +360,8 @@ def plan_table(prepared: Prepared, cfg: TrainConfig, args: TrainingArguments, en
         ("parameters", f"{trainable:,} trainable of {total:,} ({100 * trainable / max(1, total):.2f}%)"),
         ("examples", f"{len(enc_train):,} train, {len(enc_val):,} validation"),
         ("tokens", f"{tokens:,} per epoch, {tokens_per_step:,.0f} per step"),
-        ("steps", f"{steps:,} (batch {cfg.batch_size} x accumulation {cfg.grad_accum}, lr {args.learning_rate:g})"),
+        ("steps", f"{steps:,} (batch {cfg.batch_size} x accumulation {cfg.grad_accum}, lr {args.learning_rate:g})"
+                  + (f"; {note}" if note else "")),
         ("precision", "bf16 autocast" if args.bf16 else "fp32"),
         ("memory", f"~{estimate_memory_bytes(prepared.model, cfg) / 2**30:.2f} GiB estimated"),
         ("time", f"~{_fmt_seconds(step_seconds * steps * cfg.grad_accum)} estimated "

@@ -28,7 +28,7 @@ from trainer.mine import load_or_mine
 from trainer.model_setup import Prepared, check_base, prepare, use_bf16
 from trainer.plots import plot_loss
 from trainer.progress import GracefulStop, RichProgress, RunClock
-from trainer.runs import Run, build_trainer, count_params, plan_table, to_training_args
+from trainer.runs import Run, build_trainer, count_params, fit_time_box, plan_table, to_training_args
 
 
 @dataclass
@@ -65,9 +65,11 @@ def train(repo_path: Path, cfg: Config, model_dir: Path | None = None, resume: b
                             bf16=use_bf16(cfg.train))
     progress = RichProgress(console)
     stop = GracefulStop(console)
+    previous_seconds = run.previous_seconds()  # of an interrupted run being resumed; 0 for a new one
     trainer = build_trainer(prepared, cfg.train, args, enc_train, enc_val, progress,
-                            extra_callbacks=[stop, RunClock(run.checkpoint_time, run.previous_seconds())])
-    console.print(plan_table(prepared, cfg.train, args, enc_train, enc_val, trainer))
+                            extra_callbacks=[stop, RunClock(run.checkpoint_time, previous_seconds)])
+    step_seconds, note = fit_time_box(trainer, cfg.train, enc_train)
+    console.print(plan_table(prepared, cfg.train, args, enc_train, enc_val, step_seconds, note))
 
     checkpoint = run.last_checkpoint() if resume else None
     if checkpoint:
@@ -81,7 +83,7 @@ def train(repo_path: Path, cfg: Config, model_dir: Path | None = None, resume: b
     if stop.requested:
         raise UserError(f"training stopped at step {trainer.state.global_step} and saved a checkpoint; "
                         f"{how_to_resume}")
-    wall = time.monotonic() - started + run.previous_seconds()
+    wall = time.monotonic() - started + previous_seconds
 
     summary = {
         "method": prepared.method,

@@ -75,7 +75,7 @@ def test_packing_uses_fewer_slots_than_padding() -> None:
 
 def test_labelled_head_gives_the_models_own_loss_and_gradients() -> None:
     """Logits only where labelled: the same loss and gradients as the full-logits loss, at a fraction of the cost."""
-    from trainer.runs import LabelledHead
+    from trainer.runs import HEAD_STEP, LabelledHead
 
     tok = make_tokenizer()
     model = tiny.build_model("nano", tok)
@@ -90,13 +90,26 @@ def test_labelled_head_gives_the_models_own_loss_and_gradients() -> None:
     head = LabelledHead(model)
     with head.only_labelled(batch["labels"]):
         out = model(**inputs)
-    assert out.logits.shape[:2] == (1, 6)  # 3 labelled tokens per example, nothing else
+    # 3 labelled tokens per example, rounded up with unlabelled positions to a few fixed shapes
+    assert out.logits.shape[:2] == (1, min(batch["labels"].numel(), HEAD_STEP))
     loss = LabelledHead.loss(out, batch["labels"])
     loss.backward()
     torch.testing.assert_close(loss, reference)
     for p, g in zip(model.parameters(), expected, strict=True):
         torch.testing.assert_close(p.grad, g)
     assert model(**inputs).logits.shape[1] == batch["input_ids"].shape[1]  # outside training: every position
+
+
+def test_the_labelled_head_selects_a_multiple_of_its_step() -> None:
+    from trainer.runs import HEAD_STEP, next_labels, selected_positions
+
+    labels = torch.full((3, 200), IGNORE)
+    labels[0, 50:60] = 1
+    labels[2, 190:] = 2
+    chosen = selected_positions(labels)
+    assert int(chosen.sum()) == HEAD_STEP
+    assert bool(chosen[next_labels(labels) != IGNORE].all())  # every labelled position is among them
+    assert int(selected_positions(torch.full((1, 5), 7)).sum()) == 5  # fewer positions than a step: all of them
 
 
 def test_training_prompt_is_byte_identical_to_the_served_prompt() -> None:

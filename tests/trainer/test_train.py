@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 from helpers import GitRepo, pattern_module
 from rich.console import Console
+from transformers import TrainingArguments
 
 from assistant.config import Config, TrainConfig
 from trainer.dataset import encode_all
 from trainer.examples import Example
 from trainer.model_setup import prepare, resolve_method, to_bnb_config, to_lora_config
 from trainer.progress import RichProgress
-from trainer.runs import WeightedTrainer, build_trainer, to_training_args
+from trainer.runs import WeightedTrainer, build_trainer, fit_time_box, to_training_args
 from trainer.train import train
 
 logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
@@ -99,6 +101,28 @@ def test_mappers_are_pure_and_qlora_is_lora_plus_a_quantized_base() -> None:
     assert resolve_method(TrainConfig(base="tiny")) == "full"
     assert resolve_method(TrainConfig(base="x"), cuda=False) == "lora"
     assert resolve_method(TrainConfig(base="x"), cuda=True) == "qlora"
+
+
+def test_the_time_box_shortens_the_schedule_so_that_it_completes(tmp_path: Path) -> None:
+    cfg = TrainConfig(base="tiny", tiny_size="nano", epochs=50, max_minutes=0.02, batch_size=16)
+    prepared = prepare(cfg, [ex.prefix + ex.middle for ex in examples()])
+    enc = encode_all(examples(), prepared.tokenizer, prepared.profile, cfg.max_seq_len, 0.25)
+    args = to_training_args(cfg, prepared.method, tmp_path / "run", len(enc), has_val=False, bf16=False)
+    planned = args.max_steps
+    # (built without its TimeLimit: on a 1.2 s box, checkpoint writing alone would trip it)
+    trainer = build_trainer(prepared, replace(cfg, max_minutes=0), args, enc, [], RichProgress(QUIET))
+    step_seconds, note = fit_time_box(trainer, cfg, enc)
+    assert step_seconds > 0 and 1 <= args.max_steps < planned == 150
+    assert note.startswith("cut from 150 to fit train.max_minutes = 0.02")
+    assert args.save_steps % args.eval_steps == 0
+    trainer.train()
+    assert trainer.state.global_step == args.max_steps
+    peak = args.learning_rate
+    assert trainer.lr_scheduler.get_last_lr()[0] < 0.05 * peak  # the cosine decay ran to its end
+    untouched = TrainingArguments(output_dir=str(tmp_path / "r2"), max_steps=7)
+    assert fit_time_box(build_trainer(prepared, replace(cfg, max_minutes=0), untouched, enc, [],
+                                      RichProgress(QUIET)), replace(cfg, max_minutes=0), enc)[1] == ""
+    assert untouched.max_steps == 7  # no time box: the schedule stands
 
 
 def test_train_writes_a_complete_model_dir_with_its_record(make_repo, tmp_path: Path) -> None:
