@@ -330,12 +330,15 @@ def fit_time_box(trainer: Trainer, cfg: TrainConfig, enc_train: list[Encoded]) -
     step_seconds = measure_step_seconds(trainer, sample)
     args = trainer.args
     planned = args.max_steps
-    if cfg.max_minutes <= 0 or cfg.max_steps:
+    if cfg.max_minutes <= 0:
         return step_seconds, ""
     # 85%: evaluations, checkpoints and the optimizer step are not in the measured forward and backward.
     fits = max(1, int(cfg.max_minutes * 60 * 0.85 / (step_seconds * cfg.grad_accum)))
     if fits >= planned:
         return step_seconds, ""
+    if cfg.max_steps:  # asked for by number: kept, but the time box still ends the run
+        return step_seconds, (f"about {fits:,} fit in train.max_minutes = {cfg.max_minutes:g}, where training "
+                              "stops; --max-minutes 0 runs them all")
     args.max_steps = fits  # the Trainer builds its schedule from these when training starts
     eval_every = cfg.eval_every_steps or max(1, fits // 10)
     args.eval_steps = eval_every

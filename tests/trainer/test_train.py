@@ -10,7 +10,6 @@ import pytest
 import torch
 from helpers import GitRepo, pattern_module
 from rich.console import Console
-from transformers import TrainingArguments
 
 from assistant.config import Config, TrainConfig
 from trainer.dataset import encode_all
@@ -104,25 +103,31 @@ def test_mappers_are_pure_and_qlora_is_lora_plus_a_quantized_base() -> None:
 
 
 def test_the_time_box_shortens_the_schedule_so_that_it_completes(tmp_path: Path) -> None:
-    cfg = TrainConfig(base="tiny", tiny_size="nano", epochs=50, max_minutes=0.02, batch_size=16)
+    cfg = TrainConfig(base="tiny", tiny_size="nano", epochs=50, max_minutes=0, batch_size=16)
     prepared = prepare(cfg, [ex.prefix + ex.middle for ex in examples()])
     enc = encode_all(examples(), prepared.tokenizer, prepared.profile, cfg.max_seq_len, 0.25)
-    args = to_training_args(cfg, prepared.method, tmp_path / "run", len(enc), has_val=False, bf16=False)
-    planned = args.max_steps
-    # (built without its TimeLimit: on a 1.2 s box, checkpoint writing alone would trip it)
-    trainer = build_trainer(prepared, replace(cfg, max_minutes=0), args, enc, [], RichProgress(QUIET))
-    step_seconds, note = fit_time_box(trainer, cfg, enc)
-    assert step_seconds > 0 and 1 <= args.max_steps < planned == 150
-    assert note.startswith("cut from 150 to fit train.max_minutes = 0.02")
+
+    def trainer_for(steps: int = 0):
+        args = to_training_args(replace(cfg, max_steps=steps), prepared.method, tmp_path / "run", len(enc),
+                                has_val=False, bf16=False)
+        # (built without its TimeLimit: on a box of seconds, checkpoint writing alone would trip it)
+        return build_trainer(prepared, cfg, args, enc, [], RichProgress(QUIET)), args
+
+    untouched, args = trainer_for()
+    step_seconds, note = fit_time_box(untouched, cfg, enc)
+    assert step_seconds > 0 and note == "" and args.max_steps == 150  # no time box: the schedule stands
+    boxed = replace(cfg, max_minutes=round(12 * step_seconds / 60 / 0.85, 4))  # about 12 steps' time
+    trainer, args = trainer_for()
+    note = fit_time_box(trainer, boxed, enc)[1]
+    assert 4 <= args.max_steps < 150
+    assert note.startswith(f"cut from 150 to fit train.max_minutes = {boxed.max_minutes:g}")
     assert args.save_steps % args.eval_steps == 0
     trainer.train()
     assert trainer.state.global_step == args.max_steps
-    peak = args.learning_rate
-    assert trainer.lr_scheduler.get_last_lr()[0] < 0.05 * peak  # the cosine decay ran to its end
-    untouched = TrainingArguments(output_dir=str(tmp_path / "r2"), max_steps=7)
-    assert fit_time_box(build_trainer(prepared, replace(cfg, max_minutes=0), untouched, enc, [],
-                                      RichProgress(QUIET)), replace(cfg, max_minutes=0), enc)[1] == ""
-    assert untouched.max_steps == 7  # no time box: the schedule stands
+    assert trainer.lr_scheduler.get_last_lr()[0] < 0.05 * args.learning_rate  # the cosine decay ran to its end
+    asked, args = trainer_for(500)
+    note = fit_time_box(asked, replace(boxed, max_steps=500), enc)[1]
+    assert args.max_steps == 500 and "where training stops" in note  # asked for by number: kept, with a warning
 
 
 def test_train_writes_a_complete_model_dir_with_its_record(make_repo, tmp_path: Path) -> None:
