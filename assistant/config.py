@@ -67,8 +67,8 @@ class TrainConfig:
     max_steps: int = opt(0, "Stop after this many optimizer steps; 0: run the epochs.", min=0)
     max_minutes: float = opt(10.0, "Time box: the schedule is shortened to fit this many minutes (step time "
                              "measured here); 0: no limit, run all epochs.", min=0.0)
-    learning_rate: float = opt(0.0, "Peak learning rate; 0: 1e-3 for full training of tiny, 2e-4 for (Q)LoRA.",
-                               min=0.0)
+    learning_rate: float = opt(0.0, "Peak learning rate; 0: 1e-3 for tiny (from scratch), 2e-4 for (Q)LoRA, "
+                               "2e-5 for full fine-tuning of a pretrained base.", min=0.0)
     batch_size: int = opt(16, "Examples per step on one device.", min=1)
     grad_accum: int = opt(1, "Gradient accumulation steps.", min=1)
     max_seq_len: int = opt(512, "Longest training sequence in tokens; prefix and suffix are cut to fit.", min=32)
