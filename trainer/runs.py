@@ -349,6 +349,14 @@ def fit_time_box(trainer: Trainer, cfg: TrainConfig, enc_train: list[Encoded]) -
                           f"({fits / planned:.0%} of {cfg.epochs:g} epochs; --max-minutes 0 runs them all)")
 
 
+def keep_schedule(args: TrainingArguments, checkpoint: Path) -> None:
+    """Resume on the schedule the interrupted run had (its step count may have been fitted to a time box)."""
+    state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    for key in ("max_steps", "eval_steps", "save_steps", "logging_steps"):
+        if isinstance(state.get(key), int) and state[key] > 0:
+            setattr(args, key, state[key])
+
+
 def plan_table(prepared: Prepared, cfg: TrainConfig, args: TrainingArguments, enc_train: list[Encoded],
                enc_val: list[Encoded], step_seconds: float, note: str = "") -> Table:
     """What is about to happen, with estimates of memory and time measured on this machine."""

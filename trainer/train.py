@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import resource
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from trainer.mine import load_or_mine
 from trainer.model_setup import Prepared, check_base, prepare, use_bf16
 from trainer.plots import plot_loss
 from trainer.progress import GracefulStop, RichProgress, RunClock
-from trainer.runs import Run, build_trainer, count_params, fit_time_box, plan_table, to_training_args
+from trainer.runs import Run, build_trainer, count_params, fit_time_box, keep_schedule, plan_table, to_training_args
 
 
 @dataclass
@@ -68,10 +68,12 @@ def train(repo_path: Path, cfg: Config, model_dir: Path | None = None, resume: b
     previous_seconds = run.previous_seconds()  # of an interrupted run being resumed; 0 for a new one
     trainer = build_trainer(prepared, cfg.train, args, enc_train, enc_val, progress,
                             extra_callbacks=[stop, RunClock(run.checkpoint_time, previous_seconds)])
-    step_seconds, note = fit_time_box(trainer, cfg.train, enc_train)
-    console.print(plan_table(prepared, cfg.train, args, enc_train, enc_val, step_seconds, note))
-
     checkpoint = run.last_checkpoint() if resume else None
+    if checkpoint:  # the interrupted run's schedule, as the time box fitted it then
+        keep_schedule(args, Path(checkpoint))
+    step_seconds, note = fit_time_box(trainer, replace(cfg.train, max_minutes=0) if checkpoint else cfg.train,
+                                      enc_train)
+    console.print(plan_table(prepared, cfg.train, args, enc_train, enc_val, step_seconds, note))
     if checkpoint:
         console.print(f"resuming {run.dir.name} from {Path(checkpoint).name}")
     started = time.monotonic()

@@ -147,3 +147,18 @@ def test_train_writes_a_complete_model_dir_with_its_record(make_repo, tmp_path: 
     assert t["wall_seconds"] > 0 and t["final_train_loss"] > 0
     assert t["config"]["train"]["max_steps"] == 6
     assert [p.name for p in d.parent.iterdir() if p.name.startswith(".model")] == []
+
+
+def test_a_resumed_run_keeps_the_schedule_its_checkpoint_had(tmp_path: Path) -> None:
+    from transformers import TrainingArguments
+
+    from trainer.runs import keep_schedule
+
+    checkpoint = tmp_path / "checkpoint-40"
+    checkpoint.mkdir()
+    (checkpoint / "trainer_state.json").write_text(
+        '{"max_steps": 123, "eval_steps": 12, "save_steps": 12, "logging_steps": 2, "global_step": 40}')
+    args = to_training_args(TrainConfig(base="tiny"), "full", tmp_path / "run", 4000, has_val=True, bf16=False)
+    assert isinstance(args, TrainingArguments) and args.max_steps == 750
+    keep_schedule(args, checkpoint)  # the time box had fitted the interrupted run to 123 steps
+    assert (args.max_steps, args.eval_steps, args.save_steps, args.logging_steps) == (123, 12, 12, 2)
