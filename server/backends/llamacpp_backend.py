@@ -24,9 +24,9 @@ from typing import Any
 
 from assistant.config import ServerConfig
 from assistant.errors import UserError
-from assistant.modeldir import Manifest, read_manifest
+from assistant.modeldir import read_manifest
 from assistant.profiles import Profile, get_profile, resolve_profile
-from server.backends.base import GenerationRequest
+from server.backends.base import SMALL_MODEL_PARAMETERS, GenerationRequest, trained_context
 
 log = logging.getLogger("assistant.llama_cpp")
 _recent: collections.deque[str] = collections.deque(maxlen=8)
@@ -34,8 +34,6 @@ _callback: Any = None
 # ggml's log levels (ggml.h): llama-cpp-python's own callback still maps the older numbering, and so
 # prints every warning even with verbose=False; ours routes them to logging instead.
 _LEVELS = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.INFO, 4: logging.ERROR}
-SMALL_MODEL_PARAMETERS = 50_000_000
-"""With `server.threads = 0`, models smaller than this run on one thread (as in the transformers backend)."""
 
 
 def quiet_llama_logs() -> None:
@@ -104,15 +102,6 @@ def choose_gguf(model_dir: Path, entries: list[dict[str, Any]], setting: str) ->
     if str(entry.get("type", "")).startswith("lora"):
         return Path(str(entry["base"])), file, str(entry["type"])
     return file, None, str(entry.get("type", ""))
-
-
-def trained_context(manifest: Manifest | None) -> int | None:
-    """`train.max_seq_len` of a model trained in full here (tiny): the pipeline keeps prompts within it, as for
-    the transformers backend (`Completer`'s optional `trained_context`), so both engines see the same prompt."""
-    if manifest is None or manifest.kind != "full":
-        return None
-    length = manifest.training.get("config", {}).get("train", {}).get("max_seq_len")
-    return length if isinstance(length, int) and length > 0 else None
 
 
 def context_window(cfg: ServerConfig) -> int:

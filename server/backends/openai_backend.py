@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from assistant.config import ServerConfig
 from assistant.errors import UserError
 from assistant.profiles import Profile, get_profile, resolve_profile
-from server.backends.base import GenerationRequest
+from server.backends.base import GenerationRequest, trained_context
 
 log = logging.getLogger("assistant.openai")
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
@@ -132,7 +132,6 @@ def load_openai(cfg: ServerConfig, model_dir: Path | None) -> OpenAIBackend:
     """The backend, with the profile and tokenizer of the model dir (or of `server.base`) for prompts and budgets."""
     from assistant.hf import load_tokenizer, vocab_of
     from assistant.modeldir import read_manifest
-    from server.backends.llamacpp_backend import trained_context
 
     tokenizer: Any = None
     if model_dir is not None and (model_dir / "model.json").exists():

@@ -20,11 +20,7 @@ from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
 from assistant.hf import Loaded
-from server.backends.base import GenerationRequest
-
-SMALL_MODEL_PARAMETERS = 50_000_000
-"""Below this size one decoding step is too small to share out: a second thread costs more than it gives
-(measured on the nano tiny model: 3.6 ms a token on one thread, 85 ms on two when the other core is busy)."""
+from server.backends.base import SMALL_MODEL_PARAMETERS, GenerationRequest, trained_context
 
 
 class TransformersBackend:
@@ -45,7 +41,7 @@ class TransformersBackend:
         """Exactly the tokens whose keys and values `_past` holds."""
         self.reused_tokens = 0
         """Prompt tokens the last generation took from the kept cache instead of computing them."""
-        self.trained_context = _trained_context(loaded.manifest)
+        self.trained_context = trained_context(loaded.manifest)
         """Longest sequence a model trained from scratch has seen (None: a pretrained base, or unknown)."""
 
     def _special_stop_ids(self) -> set[int]:
@@ -113,14 +109,6 @@ class TransformersBackend:
             return DynamicCache(config=self.model.config), []
         past.crop(common - past.get_seq_length())  # a negative count: drop the tokens after the common prefix
         return past, kept[:common]
-
-
-def _trained_context(manifest: Any) -> int | None:
-    """`train.max_seq_len` of a model trained in full here: past it, its positions were never trained."""
-    if manifest is None or manifest.kind != "full":
-        return None
-    length = manifest.training.get("config", {}).get("train", {}).get("max_seq_len")
-    return length if isinstance(length, int) and length > 0 else None
 
 
 def _croppable(past: Any) -> bool:
