@@ -138,10 +138,6 @@ class Cutter:
         if hits and self.cfg.secrets == "drop":
             self.tally.skipped["secret"] += 1
             return None
-        if not hits:
-            return Example(path=v.path, language=v.language, kind=cut.kind, commit=commit, timestamp=timestamp,
-                           prefix=v.text[start:cut.begin], middle=v.text[cut.begin:cut.end],
-                           suffix=v.text[cut.end:end])
         return Example(path=v.path, language=v.language, kind=cut.kind, commit=commit, timestamp=timestamp,
                        prefix=redact(v.text, hits, start, cut.begin),
                        middle=redact(v.text, hits, cut.begin, cut.end),

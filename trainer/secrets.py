@@ -238,6 +238,8 @@ def overlapping(findings: list[Finding], start: int, end: int) -> list[Finding]:
 def redact(text: str, findings: list[Finding], start: int = 0, end: int | None = None) -> str:
     """`text[start:end]` with every secret (or the part of it inside the slice) replaced by REDACTED."""
     end = len(text) if end is None else end
+    if not findings:  # the usual case: nothing to replace, the slice itself
+        return text[start:end]
     out, pos = [], start
     for f in overlapping(findings, start, end):
         lo, hi = max(f.start, start), min(f.end, end)
