@@ -29,6 +29,7 @@ import {
     readSettings,
     serverCommand,
 } from './config';
+import { errorText } from './errors';
 import { InlineCompletionFeature } from './inlineCompletion';
 import { StatusNotification, parseStatus } from './protocol';
 import type { Phase, ServerView } from './status';
@@ -252,10 +253,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promi
         timer = setTimeout(() => reject(new Error(message)), ms);
     });
     return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function errorText(error: unknown): string {
-    return error instanceof Error ? error.message : String(error);
 }
 
 function describe(command: CommandLine): string {

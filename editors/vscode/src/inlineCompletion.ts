@@ -22,6 +22,7 @@ import type {
     StaticFeature,
 } from 'vscode-languageclient/node';
 import { SECTION, ghostTextEnabled, readSettings } from './config';
+import { errorText } from './errors';
 import { inlineCompletionParams, requestInlineCompletion } from './protocol';
 import type { CompletionFeedback, PartialAcceptArgument } from './telemetry';
 
@@ -63,7 +64,7 @@ export class GhostTextProvider implements vscode.InlineCompletionItemProvider {
         } catch (error) {
             if (!token.isCancellationRequested) {
                 this.client.outputChannel.appendLine(
-                    `inline completion failed: ${error instanceof Error ? error.message : String(error)}`);
+                    `inline completion failed: ${errorText(error)}`);
             }
             return undefined;
         }

@@ -9,6 +9,7 @@
  */
 
 import type { InlineCompletionItem } from 'vscode-languageserver-protocol';
+import { errorText } from './errors';
 import {
     ACCEPT_COMMAND,
     LspConnection,
@@ -119,7 +120,7 @@ export class CompletionFeedback {
         try {
             await send();
         } catch (error) {
-            this.log(`${what} not delivered: ${error instanceof Error ? error.message : String(error)}`);
+            this.log(`${what} not delivered: ${errorText(error)}`);
         }
     }
 }
