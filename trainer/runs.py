@@ -87,15 +87,21 @@ class Run:
         atomic_write_text(self.dir / "run.json", json.dumps(self.info, indent=2) + "\n")
 
 
+def intervals(cfg: TrainConfig, total: int, has_val: bool) -> tuple[int, int, int]:
+    """Steps between evaluations, checkpoints and log lines for a schedule of `total` steps."""
+    eval_every = cfg.eval_every_steps or max(1, total // 10)
+    save_every = cfg.save_every_steps or eval_every
+    if has_val and save_every % eval_every:
+        save_every = eval_every * max(1, round(save_every / eval_every))  # best-model tracking needs alignment
+    return eval_every, save_every, max(1, min(10, total // 50))
+
+
 def to_training_args(cfg: TrainConfig, method: str, run_dir: Path, n_train: int, has_val: bool,
                      bf16: bool) -> TrainingArguments:
     """Our config mapped onto the Trainer's (a pure function of its inputs)."""
     steps_per_epoch = math.ceil(math.ceil(n_train / cfg.batch_size) / cfg.grad_accum)
     total = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
-    eval_every = cfg.eval_every_steps or max(1, total // 10)
-    save_every = cfg.save_every_steps or eval_every
-    if has_val and save_every % eval_every:
-        save_every = eval_every * max(1, round(save_every / eval_every))  # best-model tracking needs alignment
+    eval_every, save_every, log_every = intervals(cfg, total, has_val)
     return TrainingArguments(
         output_dir=str(run_dir),
         per_device_train_batch_size=cfg.batch_size,
@@ -108,7 +114,7 @@ def to_training_args(cfg: TrainConfig, method: str, run_dir: Path, n_train: int,
         max_grad_norm=cfg.max_grad_norm,
         num_train_epochs=cfg.epochs,
         max_steps=total,
-        logging_steps=max(1, min(10, total // 50)),
+        logging_steps=log_every,
         eval_strategy="steps" if has_val else "no",
         eval_steps=eval_every,
         save_strategy="steps",
@@ -340,11 +346,8 @@ def fit_time_box(trainer: Trainer, cfg: TrainConfig, enc_train: list[Encoded]) -
         return step_seconds, (f"about {fits:,} fit in train.max_minutes = {cfg.max_minutes:g}, where training "
                               "stops; --max-minutes 0 runs them all")
     args.max_steps = fits  # the Trainer builds its schedule from these when training starts
-    eval_every = cfg.eval_every_steps or max(1, fits // 10)
-    args.eval_steps = eval_every
-    # Checkpoints stay on evaluation steps (best-model tracking needs it).
-    args.save_steps = eval_every * max(1, round((cfg.save_every_steps or eval_every) / eval_every))
-    args.logging_steps = max(1, min(10, fits // 50))
+    # (checkpoints kept on evaluation steps whether or not there is a validation slice)
+    args.eval_steps, args.save_steps, args.logging_steps = intervals(cfg, fits, has_val=True)
     return step_seconds, (f"cut from {planned:,} to fit train.max_minutes = {cfg.max_minutes:g} "
                           f"({fits / planned:.0%} of {cfg.epochs:g} epochs; --max-minutes 0 runs them all)")
 
