@@ -164,7 +164,7 @@ class PackingCollator:
         self.capacity = capacity
         self.pad_id = pad_id
 
-    def __call__(self, features: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+    def __call__(self, features: list[dict[str, list[int]]]) -> dict[str, Any]:
         rows: list[list[dict[str, list[int]]]] = []
         space: list[int] = []
         for f in sorted(features, key=lambda f: -len(f["input_ids"])):  # first-fit decreasing
@@ -194,8 +194,10 @@ class PackingCollator:
             ids.append(r_ids + [self.pad_id] * tail)
             labels.append(r_labels + [IGNORE] * tail)
             positions.append(r_pos + list(range(r_pos[-1] + 1, r_pos[-1] + 1 + tail)))
+        # The model builds the per-example mask from restarting position ids only when it keeps no KV cache,
+        # and the Trainer does not turn the cache off: with it on, examples would attend to the ones before them.
         return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels),
-                "position_ids": torch.tensor(positions)}
+                "position_ids": torch.tensor(positions), "use_cache": False}
 
 
 class PaddingCollator:

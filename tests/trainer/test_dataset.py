@@ -54,9 +54,10 @@ def test_packing_keeps_examples_apart() -> None:
              (tok(t)["input_ids"] for t in ("def add(a, b):", "    return a - b\n", "def sub(a,"))]
     batch = PackingCollator(capacity=64, pad_id=tok.pad_token_id)(feats)
     assert batch["input_ids"].shape[0] == 1  # all three fit in one row
+    model.train()  # as the Trainer runs it: the whole batch as keyword arguments, the model's defaults otherwise
     with torch.no_grad():
-        # As in training (the Trainer turns the KV cache off): packed-sequence masks apply without a cache.
-        packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits[0]
+        packed = model(**{k: v for k, v in batch.items() if k != "labels"}).logits[0]
+        model.eval()
         pos = 0
         for f in sorted(feats, key=lambda f: -len(f["input_ids"])):
             n = len(f["input_ids"])
@@ -82,7 +83,7 @@ def test_labelled_head_gives_the_models_own_loss_and_gradients() -> None:
     ids = [tok("def add(a, b):\n    return a")["input_ids"], tok("def sub(a, b):\n    return a - b")["input_ids"]]
     feats = [{"input_ids": i, "labels": [IGNORE] * (len(i) - 3) + i[-3:]} for i in ids]
     batch = PackingCollator(capacity=64, pad_id=tok.pad_token_id)(feats)
-    inputs = {"input_ids": batch["input_ids"], "position_ids": batch["position_ids"], "use_cache": False}
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
     reference = model(**inputs, labels=batch["labels"]).loss
     reference.backward()
     expected = [p.grad.clone() for p in model.parameters()]
