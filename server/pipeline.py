@@ -9,6 +9,7 @@ a request the time budget that was left when it arrived, and to join a prefetch 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ from assistant.prompt import render_prompt
 from server.backends.base import Backend, CancelToken, Generation, GenerationRequest, generate
 from server.cache import ResultCache
 from server.context import CompletionRequest, Context, build_context
-from server.postprocess import postprocess
+from server.postprocess import postprocess, settled
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class Completer:
             deadline=deadline if deadline is not None else time.monotonic() + self.cfg.time_budget_ms / 1000,
             temperature=self.cfg.temperature,
             max_lines=prepared.context.max_lines,  # postprocessing would drop the lines after these
+            settled=functools.partial(settled, ctx=prepared.context),  # ... and what follows a block's end or a loop
         )
         gen = generate(self.backend, request, cancel)
         if self.cache is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -43,6 +43,8 @@ class GenerationRequest:
     temperature: float = 0.0
     max_lines: int | None = None
     """Stop once the text has this many lines (the newline that would start the next is not kept)."""
+    settled: Callable[[str], bool] | None = None
+    """Stop once this says the text so far is final (postprocessing would drop anything written after it)."""
 
 
 class CancelToken:
@@ -106,6 +108,9 @@ def generate(backend: Backend, request: GenerationRequest, cancel: CancelToken |
                 cut = lines_end
             if cut is not None:
                 text = text[:cut]
+                finish = "stop"
+                break
+            if request.settled is not None and request.settled(text):
                 finish = "stop"
                 break
             if cancel is not None and cancel.cancelled:

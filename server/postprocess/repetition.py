@@ -28,11 +28,19 @@ def drop_repetitive_loops(text: str, ctx: Context) -> str:
                     and whole[i + 2 * period:i + 3 * period] == block):
                 return "\n".join(lines[:i + period])
     for k, line in enumerate(lines):
-        for loop in _LINE_LOOP.finditer(line):
-            if any(ch.isalpha() or ch == "_" for ch in loop.group(1)):  # not a row of numbers or a ruler of dashes
-                lines[k] = line[:loop.start() + len(loop.group(1))]
-                return "\n".join(lines[:k + 1])
+        end = line_loop_end(line)
+        if end is not None:
+            lines[k] = line[:end]
+            return "\n".join(lines[:k + 1])
     return text
+
+
+def line_loop_end(line: str) -> int | None:
+    """Where the first occurrence of a unit that `line` then repeats 4 more times ends, or None."""
+    for loop in _LINE_LOOP.finditer(line):
+        if any(ch.isalpha() or ch == "_" for ch in loop.group(1)):  # not a row of numbers or a ruler of dashes
+            return loop.start() + len(loop.group(1))
+    return None
 
 
 def drop_suffix_repeat(text: str, ctx: Context) -> str:

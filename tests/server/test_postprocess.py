@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import pytest
 
 from assistant.config import ServerConfig
-from server.context import CompletionRequest, build_context
-from server.postprocess import FILTERS, postprocess
+from server.context import CompletionRequest, Context, build_context
+from server.postprocess import FILTERS, postprocess, settled
 from server.postprocess.brackets import no_duplicate_closing_brackets
 from server.postprocess.repetition import drop_repetitive_loops, drop_suffix_repeat
 from server.postprocess.scope import (
@@ -40,14 +40,17 @@ def split(marked: str) -> tuple[str, str, str]:
     return before, middle, after
 
 
+def context_of(before: str, after: str, language: str) -> Context:
+    req = CompletionRequest(text=before + after, offset=len(before), path=f"x.{EXTENSIONS[language]}",
+                            language_id=language)
+    return build_context(req, lambda s: len(s.split()), ServerConfig())
+
+
 def run(case: Case, filters: tuple) -> str:
     before, raw, after = split(case.raw)
     kept_before, _, kept_after = split(case.kept)
     assert (before, after) == (kept_before, kept_after), "a golden case must not change the document around it"
-    req = CompletionRequest(text=before + after, offset=len(before), path=f"x.{EXTENSIONS[case.language]}",
-                            language_id=case.language)
-    ctx = build_context(req, lambda s: len(s.split()), ServerConfig())
-    return before + "⟨" + postprocess(raw, ctx, filters) + "⟩" + after
+    return before + "⟨" + postprocess(raw, context_of(before, after, case.language), filters) + "⟩" + after
 
 
 GOLDEN: dict[object, list[Case]] = {
@@ -164,3 +167,37 @@ def test_a_filter_that_empties_the_text_stops_the_chain() -> None:
     ctx = build_context(req, lambda s: len(s.split()), ServerConfig())
     assert postprocess("   ", ctx, (drop_whitespace_only, spy)) == ""
     assert seen == []
+
+
+def first_settled(raw: str, ctx: Context) -> int | None:
+    """How many characters of `raw` a generation streaming it one character at a time would have written when
+    `settled` stopped it, or None when it never would."""
+    return next((n for n in range(1, len(raw) + 1) if settled(raw[:n], ctx)), None)
+
+
+@pytest.mark.parametrize(("f", "case"), PARAMS)
+def test_stopping_when_settled_never_changes_the_ghost_text(f: object, case: Case) -> None:
+    before, raw, after = split(case.raw)
+    ctx = context_of(before, after, case.language)
+    stopped = first_settled(raw, ctx)
+    if stopped is not None:
+        assert postprocess(raw[:stopped], ctx) == postprocess(raw, ctx)
+
+
+@pytest.mark.parametrize(("marked", "settles_after"), [
+    # a block's body ends at the first line back at the opener's indentation, once that line is written
+    ("def f(x):⟨\n    y = x + 1\n    return y\nprint(f(2))\nprint(f(3))⟩\n", "\n    y = x + 1\n    return y\nprint(f(2))\n"),
+    # the same three lines over and over: settled when the third copy is complete
+    ("for i in range(3):⟨\n    log(i)\n    log(i)\n    log(i)\n    log(i)⟩\n", "\n    log(i)\n    log(i)\n    log(i)\n"),
+    # a unit repeated within the unfinished line
+    ("name = \"model⟨_text_text_text_text_text_text⟩\"\n", "_text_text_text_text_text"),
+])
+def test_settles_as_soon_as_the_rest_cannot_be_shown(marked: str, settles_after: str) -> None:
+    before, raw, after = split(marked)
+    assert first_settled(raw, context_of(before, after, "python")) == len(settles_after)
+
+
+def test_an_unfinished_or_ordinary_completion_never_settles() -> None:
+    ctx = context_of("def f(x):", "\n", "python")
+    for raw in ("\n    y = x + 1\n    return", "\n    y = x + 1\n    return y\n", "\n    if y:\n        return y\n"):
+        assert first_settled(raw, ctx) is None
