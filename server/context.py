@@ -30,6 +30,9 @@ MAX_CHARS_PER_TOKEN = 64
 QUERY_CHARS = 40_000
 """Snippets are ranked against the last 20 lines before the cursor, found within this many characters."""
 
+STEADY_LINES = 8
+"""The window above the cursor starts at a multiple of this many lines (`steady_start`)."""
+
 OPENERS = (":", "{", "(", "[", "=>", "->", " do", " then", "begin")
 """Line endings that start a block: the one place a multi-line completion is offered."""
 
@@ -79,6 +82,7 @@ def build_context(req: CompletionRequest, count_tokens: Callable[[str], int], cf
     prefix, suffix = trim_context(_tail_lines(before, budget * MAX_CHARS_PER_TOKEN),
                                   _head_lines(after, budget * MAX_CHARS_PER_TOKEN), count_tokens, budget,
                                   cfg.suffix_share)
+    prefix = steady_start(before, prefix)
     fim = FimInput(prefix=prefix, suffix=suffix, path=req.path, language=lang.name if lang else "",
                    snippets=snippets)
     line_prefix = before[before.rfind("\n") + 1:]
@@ -86,6 +90,22 @@ def build_context(req: CompletionRequest, count_tokens: Callable[[str], int], cf
     return Context(fim=fim, line_prefix=line_prefix, line_suffix=line_suffix,
                    block_indent=block_indent(before, line_prefix, line_suffix),
                    in_comment_or_string=in_comment_or_string(line_prefix, lang.line_comment if lang else None))
+
+
+def steady_start(before: str, prefix: str) -> str:
+    """`prefix` (a tail of `before` in whole lines) cut to start at a line number that is a multiple of
+    `STEADY_LINES`, when it does not already start at the top of the document.
+
+    The window's first line then stays put while the user types on (instead of moving down a line with every
+    line typed), so the prompt's start stays the same and the backend reuses its KV cache for everything up to
+    the cursor. It costs at most `STEADY_LINES - 1` lines of the oldest context.
+    """
+    dropped = before.count("\n", 0, len(before) - len(prefix))
+    extra = -dropped % STEADY_LINES
+    if dropped == 0 or extra == 0:
+        return prefix
+    lines = prefix.splitlines(keepends=True)
+    return "".join(lines[min(extra, len(lines) - 1):])  # the cursor's line always stays
 
 
 def select_snippets(before: str, documents: tuple[tuple[str, str], ...], count_tokens: Callable[[str], int],

@@ -8,7 +8,15 @@ from assistant.config import ServerConfig
 from assistant.profiles import get_profile
 from assistant.prompt import render_prompt, trim_context
 from assistant.snippets import rank_snippets
-from server.context import SNIPPET_TOP_K, CompletionRequest, block_indent, build_context, in_comment_or_string
+from server.context import (
+    SNIPPET_TOP_K,
+    STEADY_LINES,
+    CompletionRequest,
+    block_indent,
+    build_context,
+    in_comment_or_string,
+    steady_start,
+)
 from server.snippet_cache import rank_open_documents
 
 
@@ -39,7 +47,29 @@ def test_a_huge_document_gets_exactly_the_trainers_trimming() -> None:
     offset = text.index("x = ") + 4
     cfg = ServerConfig(context_tokens=300, snippet_share=0.0)
     ctx = build_context(CompletionRequest(text, offset, "big.py"), words, cfg)
-    assert (ctx.fim.prefix, ctx.fim.suffix) == trim_context(text[:offset], text[offset:], words, 300, cfg.suffix_share)
+    prefix, suffix = trim_context(text[:offset], text[offset:], words, 300, cfg.suffix_share)
+    assert (ctx.fim.prefix, ctx.fim.suffix) == (steady_start(text[:offset], prefix), suffix)
+
+
+def test_the_window_above_the_cursor_stays_put_while_lines_are_typed() -> None:
+    """Its first line moves only every STEADY_LINES lines typed, so the prompt's start (and its KV cache) holds."""
+    cfg = ServerConfig(context_tokens=100, suffix_share=0.25, snippet_share=0.0)
+    starts = []
+    for typed in range(40):
+        text = numbered(100 + typed) + "x = "
+        ctx = build_context(CompletionRequest(text + "\nend\n", len(text), "a.py"), words, cfg)
+        first = int(ctx.fim.prefix.split()[1])
+        assert first % STEADY_LINES == 0
+        assert words(ctx.fim.prefix) <= 100 and ctx.fim.prefix.endswith(f"line {99 + typed} of the file\nx = ")
+        assert words(ctx.fim.prefix) > 100 - 25 - 4 * STEADY_LINES  # at most STEADY_LINES - 1 lines given up
+        starts.append(first)
+    assert len(set(starts)) <= 40 // STEADY_LINES + 1
+
+
+def test_a_document_that_fits_keeps_its_first_line() -> None:
+    text = numbered(5) + "x = "
+    ctx = build_context(CompletionRequest(text, len(text), "a.py"), words, ServerConfig(context_tokens=1000))
+    assert ctx.fim.prefix == text
 
 
 def test_snippets_come_from_the_most_similar_open_documents_and_pay_from_the_budget() -> None:
