@@ -11,6 +11,7 @@ model. Turn it off with `server.kv_reuse = false` (`set_prompt_cache(False)`).
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -41,6 +42,10 @@ class TransformersBackend:
         """Exactly the tokens whose keys and values `_past` holds."""
         self.reused_tokens = 0
         """Prompt tokens the last generation took from the kept cache instead of computing them."""
+        base = loaded.model.get_base_model() if hasattr(loaded.model, "get_base_model") else loaded.model
+        takes_keep = "logits_to_keep" in inspect.signature(base.forward).parameters
+        self._last_only = {"logits_to_keep": 1} if takes_keep else {}
+        """Logits of the last position only, where the model can: a prompt's others cost len x vocab for nothing."""
         self.trained_context = trained_context(loaded.manifest)
         """Longest sequence a model trained from scratch has seen (None: a pretrained base, or unknown)."""
 
@@ -90,7 +95,7 @@ class TransformersBackend:
     def _feed(self, past: Any, fed: list[int], new: list[int]) -> Any:
         """Run `new` tokens through the model on top of `past` (which holds `fed`); the next token's logits."""
         self._past, self._past_ids = None, []  # until the forward completes, the cache is not trustworthy
-        out = self.model(input_ids=torch.tensor([new]), past_key_values=past, use_cache=True)  # [1, len(new), vocab]
+        out = self.model(input_ids=torch.tensor([new]), past_key_values=past, use_cache=True, **self._last_only)
         fed.extend(new)
         if self.prompt_cache:
             self._past, self._past_ids = past, fed
