@@ -186,9 +186,11 @@ def test_stopping_when_settled_never_changes_the_ghost_text(f: object, case: Cas
 
 @pytest.mark.parametrize(("marked", "settles_after"), [
     # a block's body ends at the first line back at the opener's indentation, once that line is written
-    ("def f(x):⟨\n    y = x + 1\n    return y\nprint(f(2))\nprint(f(3))⟩\n", "\n    y = x + 1\n    return y\nprint(f(2))\n"),
+    ("def f(x):⟨\n    y = x + 1\n    return y\nprint(f(2))\nprint(f(3))⟩\n",
+     "\n    y = x + 1\n    return y\nprint(f(2))\n"),
     # the same three lines over and over: settled when the third copy is complete
-    ("for i in range(3):⟨\n    log(i)\n    log(i)\n    log(i)\n    log(i)⟩\n", "\n    log(i)\n    log(i)\n    log(i)\n"),
+    ("for i in range(3):⟨\n    log(i)\n    log(i)\n    log(i)\n    log(i)⟩\n",
+     "\n    log(i)\n    log(i)\n    log(i)\n"),
     # a unit repeated within the unfinished line
     ("name = \"model⟨_text_text_text_text_text_text⟩\"\n", "_text_text_text_text_text"),
 ])
