@@ -393,7 +393,7 @@ def measure_step_seconds(trainer: Trainer, sample: list[Encoded]) -> float:
     model = trainer.model
     assert model is not None and trainer.data_collator is not None
     batch = trainer.data_collator([{"input_ids": e.input_ids, "labels": e.labels} for e in sample])
-    batch = {k: v.to(trainer.args.device) for k, v in batch.items()}
+    batch = {k: v.to(trainer.args.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
     model.train()
     dtype = torch.bfloat16 if trainer.args.bf16 else torch.float32
     started = time.perf_counter()
