@@ -27,8 +27,17 @@ class Profile:
 
     @property
     def sentinels(self) -> tuple[str, ...]:
+        """The FIM tokens in the order the template writes them."""
         parts = self.template.replace("{prefix}", "\0").replace("{suffix}", "\0").split("\0")
         return tuple(p.strip() for p in parts if p.strip())
+
+    @property
+    def fim_tokens(self) -> dict[str, str]:
+        """The FIM token of each role: 'prefix' and 'suffix' (the ones written before those parts), 'middle'."""
+        first, second = sorted(("prefix", "suffix"), key=self.template.index)
+        head, rest = self.template.split("{" + first + "}")
+        between, tail = rest.split("{" + second + "}")
+        return {first: head.strip(), second: between.strip(), "middle": tail.strip()}
 
 
 PROFILES: dict[str, Profile] = {
@@ -37,6 +46,16 @@ PROFILES: dict[str, Profile] = {
         Profile(
             name="tiny",
             template="<fim_prefix>{prefix}<fim_suffix>{suffix}<fim_middle>",
+            end_token="<|endoftext|>",
+            stop=("<|endoftext|>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<file_sep>"),
+            file_sep="<file_sep>",
+        ),
+        Profile(
+            # The tiny base's: the suffix first, so the code the user types extends the prompt at its end and the
+            # KV cache of the last prompt covers everything up to the cursor (with the prefix first, every
+            # keystroke changes the prompt before the suffix, which is then run through the model again).
+            name="tiny-spm",
+            template="<fim_suffix>{suffix}<fim_prefix>{prefix}<fim_middle>",
             end_token="<|endoftext|>",
             stop=("<|endoftext|>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<file_sep>"),
             file_sep="<file_sep>",

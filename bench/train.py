@@ -41,7 +41,6 @@ def rss_mib() -> float:
 def prepare_data(repo: Path, size: str, seq_len: int, out: Path) -> dict[str, int]:
     """Mine `repo`, train the tiny tokenizer, encode; save ids, labels and the tokenizer for the workers."""
     from assistant.config import Config
-    from assistant.profiles import PROFILES
     from trainer import tiny
     from trainer.dataset import encode_all
     from trainer.mine import mine
@@ -50,7 +49,7 @@ def prepare_data(repo: Path, size: str, seq_len: int, out: Path) -> dict[str, in
     cfg = Config()
     dataset = mine(repo, cfg.mine)
     tokenizer = tiny.train_tokenizer(corpus_of(dataset.train), tiny.SIZES[size].vocab)
-    encoded = encode_all(dataset.train, tokenizer, PROFILES["tiny"], seq_len, cfg.server.suffix_share)
+    encoded = encode_all(dataset.train, tokenizer, tiny.PROFILE, seq_len, cfg.server.suffix_share)
     tokenizer.save_pretrained(str(out / "tokenizer"))
     rows = [{"input_ids": e.input_ids, "labels": e.labels} for e in encoded]
     (out / "rows.json").write_text(json.dumps(rows))

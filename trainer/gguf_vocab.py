@@ -198,8 +198,8 @@ def special_ids(tokenizer: Any, profile: Profile) -> dict[str, int]:
     if len(sentinels) != 3 or any(s not in vocab for s in sentinels):
         raise UserError(f"the tokenizer lacks the {profile.name} profile's FIM tokens {sentinels}; "
                         "set train.profile to the profile of this model's family and retrain")
-    # The template's order is prefix, suffix, middle for every supported family.
-    ids["fim_pre"], ids["fim_suf"], ids["fim_mid"] = (vocab[s] for s in sentinels)
+    roles = profile.fim_tokens
+    ids["fim_pre"], ids["fim_suf"], ids["fim_mid"] = (vocab[roles[r]] for r in ("prefix", "suffix", "middle"))
     for role, candidates in (("fim_pad", ("<|fim_pad|>", "<fim_pad>")), ("fim_rep", ("<|repo_name|>", "<repo_name>"))):
         for text in candidates:
             if text in vocab:

@@ -16,7 +16,7 @@ from transformers import PreTrainedModel
 from assistant.config import TrainConfig
 from assistant.errors import UserError
 from assistant.hf import load_base, load_tokenizer, vocab_of
-from assistant.profiles import PROFILES, Profile, resolve_profile
+from assistant.profiles import Profile, resolve_profile
 from trainer import tiny
 
 
@@ -100,7 +100,7 @@ def prepare(cfg: TrainConfig, corpus: Iterable[str]) -> Prepared:
     method = resolve_method(cfg)
     if cfg.base == "tiny":
         tokenizer = tiny.train_tokenizer(corpus, tiny.SIZES[cfg.tiny_size].vocab)
-        return Prepared(tiny.build_model(cfg.tiny_size, tokenizer, seed=cfg.seed), tokenizer, PROFILES["tiny"],
+        return Prepared(tiny.build_model(cfg.tiny_size, tokenizer, seed=cfg.seed), tokenizer, tiny.PROFILE,
                         method, built_here=True)
     tokenizer = load_tokenizer(cfg.base)
     profile = resolve_profile(cfg.profile, vocab_of(tokenizer), cfg.base)

@@ -18,8 +18,9 @@ from assistant.profiles import PROFILES
 
 EOS = "<|endoftext|>"
 PAD = "<pad>"
-PROFILE = PROFILES["tiny"]
-SPECIAL_TOKENS = [EOS, PAD, *PROFILE.sentinels, "<file_sep>"]
+PROFILE = PROFILES["tiny-spm"]
+"""How a tiny base is prompted (model dirs made before it record the older "tiny", prefix first)."""
+SPECIAL_TOKENS = [EOS, PAD, "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<file_sep>"]
 
 
 @dataclass(frozen=True)

@@ -122,12 +122,11 @@ def prepare_or_reload(cfg: Config, train_ex: list[Example], run: Run) -> Prepare
     saved_tokenizer = run.dir / "tokenizer"
     if cfg.train.base == "tiny" and saved_tokenizer.is_dir():
         from assistant.hf import load_tokenizer
-        from assistant.profiles import PROFILES
         from trainer import tiny
 
         tokenizer = load_tokenizer(saved_tokenizer)
         model = tiny.build_model(cfg.train.tiny_size, tokenizer, seed=cfg.train.seed)
-        return Prepared(model, tokenizer, PROFILES["tiny"], "full", built_here=True)
+        return Prepared(model, tokenizer, tiny.PROFILE, "full", built_here=True)
     prepared = prepare(cfg.train, corpus_of(train_ex))
     if prepared.built_here:
         prepared.tokenizer.save_pretrained(str(saved_tokenizer))

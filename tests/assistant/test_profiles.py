@@ -10,6 +10,7 @@ FIM = FimInput(prefix="def add(a, b):\n    ", suffix="\n\nprint(add(1, 2))\n")
 
 PINNED = {
     "tiny": "<fim_prefix>def add(a, b):\n    <fim_suffix>\n\nprint(add(1, 2))\n<fim_middle>",
+    "tiny-spm": "<fim_suffix>\n\nprint(add(1, 2))\n<fim_prefix>def add(a, b):\n    <fim_middle>",
     "qwen2.5-coder": "<|fim_prefix|>def add(a, b):\n    <|fim_suffix|>\n\nprint(add(1, 2))\n<|fim_middle|>",
     "starcoder2": "<fim_prefix>def add(a, b):\n    <fim_suffix>\n\nprint(add(1, 2))\n<fim_middle>",
     "starcoder": "<fim_prefix>def add(a, b):\n    <fim_suffix>\n\nprint(add(1, 2))\n<fim_middle>",
@@ -25,6 +26,25 @@ def test_template_output_is_pinned(name: str) -> None:
 
 def test_every_profile_is_pinned() -> None:
     assert set(PINNED) == set(PROFILES)
+
+
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_each_fim_token_is_found_by_its_role_whatever_the_order(name: str) -> None:
+    """The token written before the prefix, before the suffix, and last (what GGUF metadata calls them)."""
+    roles = PROFILES[name].fim_tokens
+    prompt = render_prompt(PROFILES[name], FIM)
+    assert prompt.index(roles["prefix"]) < prompt.index("def add") < prompt.index(roles["middle"])
+    assert prompt.index(roles["suffix"]) < prompt.index("print(add") < prompt.index(roles["middle"])
+    assert prompt.rstrip().endswith(roles["middle"])
+    assert set(roles.values()) == set(PROFILES[name].sentinels)
+
+
+def test_typing_only_extends_the_tiny_prompt_at_its_end() -> None:
+    """Suffix first: the prompt after a keystroke starts with the one before it, up to the middle token."""
+    profile = PROFILES["tiny-spm"]
+    before = render_prompt(profile, FIM)
+    after = render_prompt(profile, FimInput(prefix=FIM.prefix + "ret", suffix=FIM.suffix))
+    assert after.startswith(before.removesuffix(profile.fim_tokens["middle"]))
 
 
 def test_targets_end_with_the_profiles_end_token() -> None:

@@ -88,7 +88,8 @@ def test_modelfile_runs_the_export_with_the_fim_template(exported: tuple[Path, A
     directives = [line for line in lines if line and not line.startswith("#")]
     assert directives[0] == "FROM ./model-q8_0.gguf" and (md / "model-q8_0.gguf").is_file()
     template = next(line for line in directives if line.startswith("TEMPLATE "))[len('TEMPLATE """'):-3]
-    profile = PROFILES["tiny"]
+    profile = PROFILES[read_manifest(md).profile]
+    assert profile.name == "tiny-spm"
     # Ollama's Go template with a suffix, by hand: what it sends must be our FIM prompt (no file header).
     with_suffix = template.split("{{- if .Suffix }}")[1].split("{{- else }}")[0]
     filled = with_suffix.replace("{{ .Prompt }}", "def f(x):\n    ").replace("{{ .Suffix }}", "\n    return y\n")
