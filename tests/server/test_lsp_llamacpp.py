@@ -6,6 +6,7 @@ Each server is the real CLI over stdio, driven with an editor's client capabilit
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any, cast
@@ -74,10 +75,47 @@ async def test_llama_cpp_server_shows_what_the_transformers_server_shows(exporte
     reference, _ = await ghost_texts(exported_workspace, "transformers", "neovim")
     for client_kind in ("neovim", "visual-studio-code"):
         served, statuses = await ghost_texts(exported_workspace, "llama-cpp", client_kind)
-        assert served == reference
+        for i, (ours, theirs) in enumerate(zip(served, reference, strict=True)):
+            if ours != theirs:  # allowed only where greedy decoding met a tie that float rounding breaks
+                assert near_tie(exported_workspace, i, agreed_part(ours, theirs)), (i, ours, theirs)
         ready = [s for s in statuses if _get(s, "state") == "ready"]
         assert ready and "(f32 gguf)" in _get(ready[-1], "model")
     assert sum(bool(t.strip()) for t in reference) >= 2  # real completions, not a comparison of empty answers
+
+
+def agreed_part(a: str, b: str) -> str:
+    """What two texts share at their start, back to a word boundary (where the token they part on starts)."""
+    n = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    return re.sub(r"\s*\w*$", "", a[:n])
+
+
+def near_tie(ws: Path, index: int, agreed: str, gap: float = 1e-3) -> bool:
+    """Whether the transformers model's two best next tokens after `agreed` (the ghost text both servers wrote
+    before they parted) in document `index` are within `gap` logits: a tie that llama.cpp's different (and
+    equally right) float rounding may break the other way."""
+    import dataclasses
+
+    import torch
+
+    from assistant.config import load_config
+    from server.backends import load_backend
+    from server.context import CompletionRequest
+    from server.pipeline import Completer
+
+    cfg = dataclasses.replace(load_config(ws, {}).server, result_cache=False)
+    completer = Completer(load_backend(cfg, ws / ".assistant" / "model"), cfg)
+    docs = [(Path(uri.removeprefix("file://")).relative_to(ws).as_posix(), text, pos)
+            for uri, text, pos in documents(ws)]
+    path, text, pos = docs[index]
+    offset = len("".join(text.splitlines(keepends=True)[:pos.line])) + pos.character
+    opened = tuple((p, t) for p, t, _ in reversed(docs[:index]))  # open before it, most recent first
+    prompt = completer.prepare(CompletionRequest(text, offset, path, "python", opened)).prompt
+    backend = completer.backend
+    ids = backend.encode(prompt + agreed)
+    with torch.no_grad():
+        logits = backend.model(input_ids=torch.tensor([ids])).logits[0, -1]
+    best, second = torch.topk(logits, 2).values.tolist()
+    return best - second < gap
 
 
 def _get(params: Any, key: str) -> Any:
