@@ -65,11 +65,11 @@ class TrainConfig:
     profile: str = opt("auto", "Prompt profile (FIM template); auto: detected from the base's tokenizer.")
     epochs: float = opt(3.0, "Passes over the training examples.", min=0.01)
     max_steps: int = opt(0, "Stop after this many optimizer steps; 0: run the epochs.", min=0)
-    max_minutes: float = opt(10.0, "Time box: the schedule is shortened to fit this many minutes (step time "
+    max_minutes: float = opt(5.0, "Time box: the schedule is shortened to fit this many minutes (step time "
                              "measured here); 0: no limit, run all epochs.", min=0.0)
     learning_rate: float = opt(0.0, "Peak learning rate; 0: 1e-3 for tiny (from scratch), 2e-4 for (Q)LoRA, "
                                "2e-5 for full fine-tuning of a pretrained base.", min=0.0)
-    batch_size: int = opt(16, "Examples per step on one device.", min=1)
+    batch_size: int = opt(4, "Examples per step on one device.", min=1)
     grad_accum: int = opt(1, "Gradient accumulation steps.", min=1)
     max_seq_len: int = opt(512, "Longest training sequence in tokens; prefix and suffix are cut to fit.", min=32)
     warmup_ratio: float = opt(0.05, "Share of steps spent warming up the learning rate.", min=0.0, max=0.5)
