@@ -33,7 +33,7 @@ def tiny_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Generous time budget: the test compares full completions, not what fits in a keystroke's budget.
     repo.write("assistant.toml", "[server]\ntime_budget_ms = 60000\nmax_new_tokens = 24\n")
     proc = run_cli("train", "--repo", str(repo.root), "--base", "tiny", "--tiny-size", "nano",
-                   "--max-steps", "60", "--lr", "3e-3", "--no-eval")
+                   "--max-steps", "60", "--batch-size", "16", "--lr", "3e-3", "--no-eval")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (repo.root / ".assistant" / "model" / "model.json").is_file()
     return repo.root

@@ -42,7 +42,8 @@ class TransformersBackend:
         """Exactly the tokens whose keys and values `_past` holds."""
         self.reused_tokens = 0
         """Prompt tokens the last generation took from the kept cache instead of computing them."""
-        base = loaded.model.get_base_model() if hasattr(loaded.model, "get_base_model") else loaded.model
+        model: Any = loaded.model
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
         takes_keep = "logits_to_keep" in inspect.signature(base.forward).parameters
         self._last_only = {"logits_to_keep": 1} if takes_keep else {}
         """Logits of the last position only, where the model can: a prompt's others cost len x vocab for nothing."""

@@ -158,7 +158,8 @@ def test_a_resumed_run_keeps_the_schedule_its_checkpoint_had(tmp_path: Path) -> 
     checkpoint.mkdir()
     (checkpoint / "trainer_state.json").write_text(
         '{"max_steps": 123, "eval_steps": 12, "save_steps": 12, "logging_steps": 2, "global_step": 40}')
-    args = to_training_args(TrainConfig(base="tiny"), "full", tmp_path / "run", 4000, has_val=True, bf16=False)
+    args = to_training_args(TrainConfig(base="tiny", batch_size=16), "full", tmp_path / "run", 4000, has_val=True,
+                            bf16=False)
     assert isinstance(args, TrainingArguments) and args.max_steps == 750
     keep_schedule(args, checkpoint)  # the time box had fitted the interrupted run to 123 steps
     assert (args.max_steps, args.eval_steps, args.save_steps, args.logging_steps) == (123, 12, 12, 2)
