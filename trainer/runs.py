@@ -340,8 +340,8 @@ def fit_time_box(trainer: Trainer, cfg: TrainConfig, enc_train: list[Encoded]) -
     planned = args.max_steps
     if cfg.max_minutes <= 0:
         return step_seconds, ""
-    # 85%: evaluations, checkpoints and the optimizer step are not in the measured forward and backward.
-    fits = max(1, int(cfg.max_minutes * 60 * 0.85 / (step_seconds * cfg.grad_accum)))
+    validation = trainer.eval_dataset
+    fits = steps_that_fit(cfg, step_seconds, len(validation) if isinstance(validation, EncodedDataset) else 0)
     if fits >= planned:
         return step_seconds, ""
     if cfg.max_steps:  # asked for by number: kept, but the time box still ends the run
@@ -352,6 +352,17 @@ def fit_time_box(trainer: Trainer, cfg: TrainConfig, enc_train: list[Encoded]) -
     args.eval_steps, args.save_steps, args.logging_steps = intervals(cfg, fits, has_val=True)
     return step_seconds, (f"cut from {planned:,} to fit train.max_minutes = {cfg.max_minutes:g} "
                           f"({fits / planned:.0%} of {cfg.epochs:g} epochs; --max-minutes 0 runs them all)")
+
+
+def steps_that_fit(cfg: TrainConfig, step_seconds: float, n_val: int) -> int:
+    """Optimizer steps that fit in `cfg.max_minutes` with about ten validations on `n_val` examples.
+
+    A validation batch is a forward pass, about a third of a measured forward and backward; 90% of the box is
+    planned, for the optimizer steps, checkpoints and log lines outside the measurement.
+    """
+    validations = 10 * math.ceil(n_val / cfg.batch_size) * step_seconds / 3
+    budget = cfg.max_minutes * 60 * 0.9 - validations
+    return max(1, int(budget / (step_seconds * cfg.grad_accum)))
 
 
 def keep_schedule(args: TrainingArguments, checkpoint: Path) -> None:

@@ -116,7 +116,7 @@ def test_the_time_box_shortens_the_schedule_so_that_it_completes(tmp_path: Path)
     untouched, args = trainer_for()
     step_seconds, note = fit_time_box(untouched, cfg, enc)
     assert step_seconds > 0 and note == "" and args.max_steps == 150  # no time box: the schedule stands
-    boxed = replace(cfg, max_minutes=round(12 * step_seconds / 60 / 0.85, 4))  # about 12 steps' time
+    boxed = replace(cfg, max_minutes=round(12 * step_seconds / 60 / 0.9, 4))  # about 12 steps' time
     trainer, args = trainer_for()
     note = fit_time_box(trainer, boxed, enc)[1]
     assert 4 <= args.max_steps < 150
@@ -128,6 +128,18 @@ def test_the_time_box_shortens_the_schedule_so_that_it_completes(tmp_path: Path)
     asked, args = trainer_for(500)
     note = fit_time_box(asked, replace(boxed, max_steps=500), enc)[1]
     assert args.max_steps == 500 and "where training stops" in note  # asked for by number: kept, with a warning
+
+
+def test_the_time_box_leaves_room_for_the_validations() -> None:
+    from trainer.runs import steps_that_fit
+
+    cfg = TrainConfig(max_minutes=5, batch_size=4)
+    alone = steps_that_fit(cfg, 0.6, n_val=0)
+    assert alone == int(300 * 0.9 / 0.6)
+    # 160 validation examples, 40 batches, ten times, each a third of a training step: 133 steps' time
+    assert steps_that_fit(cfg, 0.6, n_val=160) == alone - 134
+    assert steps_that_fit(replace(cfg, grad_accum=2), 0.6, n_val=0) == alone // 2
+    assert steps_that_fit(replace(cfg, max_minutes=0.001), 0.6, n_val=160) == 1  # never none
 
 
 def test_train_writes_a_complete_model_dir_with_its_record(make_repo, tmp_path: Path) -> None:
