@@ -12,6 +12,7 @@ import math
 import os
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -341,7 +342,8 @@ def fit_time_box(trainer: Trainer, cfg: TrainConfig, enc_train: list[Encoded]) -
     if cfg.max_minutes <= 0:
         return step_seconds, ""
     validation = trainer.eval_dataset
-    fits = steps_that_fit(cfg, step_seconds, len(validation) if isinstance(validation, EncodedDataset) else 0)
+    fits, validations = steps_that_fit(cfg, step_seconds,
+                                       len(validation) if isinstance(validation, EncodedDataset) else 0)
     if fits >= planned:
         return step_seconds, ""
     if cfg.max_steps:  # asked for by number: kept, but the time box still ends the run
@@ -349,20 +351,29 @@ def fit_time_box(trainer: Trainer, cfg: TrainConfig, enc_train: list[Encoded]) -
                               "stops; --max-minutes 0 runs them all")
     args.max_steps = fits  # the Trainer builds its schedule from these when training starts
     # (checkpoints kept on evaluation steps whether or not there is a validation slice)
-    args.eval_steps, args.save_steps, args.logging_steps = intervals(cfg, fits, has_val=True)
+    every = cfg.eval_every_steps or max(1, fits // max(1, validations))
+    args.eval_steps, args.save_steps, args.logging_steps = intervals(replace(cfg, eval_every_steps=every), fits,
+                                                                     has_val=True)
     return step_seconds, (f"cut from {planned:,} to fit train.max_minutes = {cfg.max_minutes:g} "
                           f"({fits / planned:.0%} of {cfg.epochs:g} epochs; --max-minutes 0 runs them all)")
 
 
-def steps_that_fit(cfg: TrainConfig, step_seconds: float, n_val: int) -> int:
-    """Optimizer steps that fit in `cfg.max_minutes` with about ten validations on `n_val` examples.
+VALIDATION_SHARE = 0.15
+"""Most of a time box validations may take; fewer than ten validations run when they would take more."""
 
-    A validation batch is a forward pass, about a third of a measured forward and backward; 90% of the box is
-    planned, for the optimizer steps, checkpoints and log lines outside the measurement.
+
+def steps_that_fit(cfg: TrainConfig, step_seconds: float, n_val: int) -> tuple[int, int]:
+    """Optimizer steps that fit in `cfg.max_minutes`, and how many validations on `n_val` examples run in it.
+
+    A validation batch is a forward pass, about a third of a measured forward and backward. Validations run up
+    to ten times, within `VALIDATION_SHARE` of the box (at least once); 90% of the box is planned, for the
+    optimizer steps, checkpoints and log lines outside the measurement.
     """
-    validations = 10 * math.ceil(n_val / cfg.batch_size) * step_seconds / 3
-    budget = cfg.max_minutes * 60 * 0.9 - validations
-    return max(1, int(budget / (step_seconds * cfg.grad_accum)))
+    box = cfg.max_minutes * 60
+    one = math.ceil(n_val / cfg.batch_size) * step_seconds / 3
+    validations = 0 if n_val == 0 else max(1, min(10, int(box * VALIDATION_SHARE / one)))
+    budget = box * 0.9 - validations * one
+    return max(1, int(budget / (step_seconds * cfg.grad_accum))), validations
 
 
 def keep_schedule(args: TrainingArguments, checkpoint: Path) -> None:

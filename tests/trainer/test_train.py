@@ -134,12 +134,14 @@ def test_the_time_box_leaves_room_for_the_validations() -> None:
     from trainer.runs import steps_that_fit
 
     cfg = TrainConfig(max_minutes=5, batch_size=4)
-    alone = steps_that_fit(cfg, 0.6, n_val=0)
-    assert alone == int(300 * 0.9 / 0.6)
-    # 160 validation examples, 40 batches, ten times, each a third of a training step: 133 steps' time
-    assert steps_that_fit(cfg, 0.6, n_val=160) == alone - 134
-    assert steps_that_fit(replace(cfg, grad_accum=2), 0.6, n_val=0) == alone // 2
-    assert steps_that_fit(replace(cfg, max_minutes=0.001), 0.6, n_val=160) == 1  # never none
+    alone = steps_that_fit(cfg, 0.3, n_val=0)
+    assert alone == (int(300 * 0.9 / 0.3), 0)
+    # 120 validation examples, 30 batches, each a third of a training step: 3 s; ten fit in 15% of the box
+    assert steps_that_fit(cfg, 0.3, n_val=120) == (alone[0] - 100, 10)
+    # a slower machine: a validation takes 12 s, and only three fit in the 45 s allowed them
+    assert steps_that_fit(cfg, 1.2, n_val=120) == (int((270 - 36) / 1.2), 3)
+    assert steps_that_fit(replace(cfg, grad_accum=2), 0.3, n_val=0)[0] == alone[0] // 2
+    assert steps_that_fit(replace(cfg, max_minutes=0.001), 0.6, n_val=160) == (1, 1)  # never none
 
 
 def test_train_writes_a_complete_model_dir_with_its_record(make_repo, tmp_path: Path) -> None:
