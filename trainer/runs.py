@@ -12,7 +12,6 @@ import math
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -88,9 +87,10 @@ class Run:
         atomic_write_text(self.dir / "run.json", json.dumps(self.info, indent=2) + "\n")
 
 
-def intervals(cfg: TrainConfig, total: int, has_val: bool) -> tuple[int, int, int]:
-    """Steps between evaluations, checkpoints and log lines for a schedule of `total` steps."""
-    eval_every = cfg.eval_every_steps or max(1, total // 10)
+def intervals(cfg: TrainConfig, total: int, has_val: bool, validations: int = 10) -> tuple[int, int, int]:
+    """Steps between evaluations, checkpoints and log lines for a schedule of `total` steps with about
+    `validations` evaluations (unless the config sets the interval)."""
+    eval_every = cfg.eval_every_steps or max(1, total // validations)
     save_every = cfg.save_every_steps or eval_every
     if has_val and save_every % eval_every:
         save_every = eval_every * max(1, round(save_every / eval_every))  # best-model tracking needs alignment
@@ -350,10 +350,9 @@ def fit_time_box(trainer: Trainer, cfg: TrainConfig, enc_train: list[Encoded]) -
         return step_seconds, (f"about {fits:,} fit in train.max_minutes = {cfg.max_minutes:g}, where training "
                               "stops; --max-minutes 0 runs them all")
     args.max_steps = fits  # the Trainer builds its schedule from these when training starts
-    # (checkpoints kept on evaluation steps whether or not there is a validation slice)
-    every = cfg.eval_every_steps or max(1, fits // max(1, validations))
-    args.eval_steps, args.save_steps, args.logging_steps = intervals(replace(cfg, eval_every_steps=every), fits,
-                                                                     has_val=True)
+    # (checkpoints kept on evaluation steps whether or not there is a validation slice: ten without one)
+    args.eval_steps, args.save_steps, args.logging_steps = intervals(cfg, fits, has_val=True,
+                                                                     validations=validations or 10)
     return step_seconds, (f"cut from {planned:,} to fit train.max_minutes = {cfg.max_minutes:g} "
                           f"({fits / planned:.0%} of {cfg.epochs:g} epochs; --max-minutes 0 runs them all)")
 

@@ -122,6 +122,7 @@ def test_the_time_box_shortens_the_schedule_so_that_it_completes(tmp_path: Path)
     assert 4 <= args.max_steps < 150
     assert note.startswith(f"cut from 150 to fit train.max_minutes = {boxed.max_minutes:g}")
     assert args.save_steps % args.eval_steps == 0
+    assert args.save_steps == max(1, args.max_steps // 10)  # no validation slice: still ten checkpoints to resume from
     trainer.train()
     assert trainer.state.global_step == args.max_steps
     assert trainer.lr_scheduler.get_last_lr()[0] < 0.05 * args.learning_rate  # the cosine decay ran to its end
