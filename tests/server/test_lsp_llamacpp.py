@@ -14,6 +14,7 @@ from typing import Any, cast
 import pytest
 from helpers import ASSISTANT, pattern_module, run_cli
 from lsprotocol import types
+from pygls.uris import to_fs_path
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from assistant.modeldir import read_manifest
@@ -100,14 +101,14 @@ def near_tie(ws: Path, index: int, agreed: str, gap: float = 1e-3) -> bool:
     from assistant.config import load_config
     from server.backends import load_backend
     from server.context import CompletionRequest
+    from server.documents import offset_at
     from server.pipeline import Completer
 
     cfg = dataclasses.replace(load_config(ws, {}).server, result_cache=False)
     completer = Completer(load_backend(cfg, ws / ".assistant" / "model"), cfg)
-    docs = [(Path(uri.removeprefix("file://")).relative_to(ws).as_posix(), text, pos)
-            for uri, text, pos in documents(ws)]
+    docs = [(Path(to_fs_path(uri) or uri).relative_to(ws).as_posix(), text, pos) for uri, text, pos in documents(ws)]
     path, text, pos = docs[index]
-    offset = len("".join(text.splitlines(keepends=True)[:pos.line])) + pos.character
+    offset = offset_at(text, pos.line, pos.character)
     opened = tuple((p, t) for p, t, _ in reversed(docs[:index]))  # open before it, most recent first
     prompt = completer.prepare(CompletionRequest(text, offset, path, "python", opened)).prompt
     backend = completer.backend
