@@ -123,6 +123,9 @@ class ServerConfig:
     typed_through: bool = opt(True, "When the user types the first characters of the shown suggestion, show the "
                               "rest at once, without a model call.")
     prefetch: bool = opt(True, "While a suggestion is shown, compute the one that follows accepting it.")
+    draft_tokens: int = opt(16, "Speculative decoding: check up to this many tokens guessed from the prompt and the "
+                            "last completions in one forward pass (greedy output unchanged; transformers "
+                            "backend); 0: off.", min=0, max=64)
 
 
 @dataclass

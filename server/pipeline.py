@@ -50,6 +50,9 @@ class Completer:
         set_prompt_cache = getattr(backend, "set_prompt_cache", None)  # optional: engines with KV reuse
         if callable(set_prompt_cache):
             set_prompt_cache(cfg.kv_reuse)
+        set_drafting = getattr(backend, "set_drafting", None)  # optional: engines with speculative decoding
+        if callable(set_drafting):
+            set_drafting(cfg.draft_tokens)
 
     def complete(self, req: CompletionRequest, cancel: CancelToken | None = None,
                  max_new_tokens: int | None = None) -> Completion:

@@ -7,6 +7,11 @@ KV reuse across keystrokes: the cache of the last prompt (and of the tokens gene
 A new prompt shares a long token prefix with the last one (the file header and the code above the
 cursor); the cache is cropped to that common prefix and only the rest of the prompt is run through the
 model. Turn it off with `server.kv_reuse = false` (`set_prompt_cache(False)`).
+
+Speculative decoding (greedy only): draft tokens from `server.drafts` go through the model with the next
+token in one forward pass; the part the model agrees with is kept, the rest cut from the cache. The output
+is the greedy output; a decoding step of a small model costs about the same for 1 token as for 16. Turn it
+off with `server.draft_tokens = 0` (`set_drafting(0)`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
 from assistant.hf import Loaded
 from server.backends.base import SMALL_MODEL_PARAMETERS, GenerationRequest, trained_context
+from server.drafts import Drafts
 
 
 class TransformersBackend:
@@ -42,11 +48,15 @@ class TransformersBackend:
         """Exactly the tokens whose keys and values `_past` holds."""
         self.reused_tokens = 0
         """Prompt tokens the last generation took from the kept cache instead of computing them."""
+        self.drafts: Drafts | None = None
+        self.drafted_tokens = 0
+        self.accepted_draft_tokens = 0
+        """Draft tokens the last generation proposed, and how many of them the model agreed with."""
         model: Any = loaded.model
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        takes_keep = "logits_to_keep" in inspect.signature(base.forward).parameters
-        self._last_only = {"logits_to_keep": 1} if takes_keep else {}
-        """Logits of the last position only, where the model can: a prompt's others cost len x vocab for nothing."""
+        self._takes_keep = "logits_to_keep" in inspect.signature(base.forward).parameters
+        """Whether the model can compute logits for the last positions only (the prompt's others cost len x vocab
+        for nothing)."""
         self.trained_context = trained_context(loaded.manifest)
         """Longest sequence a model trained from scratch has seen (None: a pretrained base, or unknown)."""
 
@@ -65,6 +75,11 @@ class TransformersBackend:
             self.prompt_cache = enabled
             self._past, self._past_ids = None, []
 
+    def set_drafting(self, max_tokens: int) -> None:
+        """Speculative decoding with drafts of up to `max_tokens` tokens; 0 turns it off."""
+        with self._lock:
+            self.drafts = Drafts(max_tokens) if max_tokens > 0 else None
+
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.tokenize(text)) if text else 0
 
@@ -79,28 +94,54 @@ class TransformersBackend:
         ids = self.encode(request.prompt)
         past, fed = self._reusable(ids)
         self.reused_tokens = len(fed)
-        logits = self._feed(past, fed, ids[len(fed):])
+        self.drafted_tokens = self.accepted_draft_tokens = 0
+        drafts = self.drafts if request.temperature <= 0 and _croppable(past) else None
+        pending = ids[len(fed):]  # not in the cache yet: the rest of the prompt, then the last token picked
         generated: list[int] = []
         emitted = ""
-        for _ in range(request.max_new_tokens):
-            token = _pick(logits, request.temperature)
-            if token in self._end_ids:
-                return
-            generated.append(token)
-            text = self.tokenizer.decode(generated, skip_special_tokens=False)
-            if not text.endswith("\ufffd"):  # hold back a partial UTF-8 character
-                piece, emitted = text[len(emitted):], text
-                yield piece
-            logits = self._feed(past, fed, [token])
+        end: list[int] = []
+        try:
+            while len(generated) < request.max_new_tokens:
+                room = request.max_new_tokens - len(generated) - 1
+                draft = drafts.propose(ids + generated, len(generated), room) if drafts is not None else []
+                logits = self._feed(past, fed, pending + draft, len(draft) + 1)  # [len(draft) + 1, vocab]
+                picks = _pick(logits, request.temperature)
+                agreed = 0
+                while agreed < len(draft) and picks[agreed] == draft[agreed]:
+                    agreed += 1
+                if agreed < len(draft):  # the cache holds the whole draft: cut what the model did not agree with
+                    past.crop(agreed - len(draft))
+                    del fed[agreed - len(draft):]
+                if drafts is not None:
+                    drafts.checked(len(draft), agreed)
+                    self.drafted_tokens += len(draft)
+                    self.accepted_draft_tokens += agreed
+                for token in picks[:agreed + 1]:
+                    if token in self._end_ids:
+                        end = [token]
+                        return
+                    generated.append(token)
+                    text = self.tokenizer.decode(generated, skip_special_tokens=False)
+                    if not text.endswith("\ufffd"):  # hold back a partial UTF-8 character
+                        piece, emitted = text[len(emitted):], text
+                        yield piece
+                    if len(generated) == request.max_new_tokens:
+                        return
+                pending = [picks[agreed]]
+        finally:
+            if drafts is not None:
+                drafts.remember(ids, generated + end)
 
-    def _feed(self, past: Any, fed: list[int], new: list[int]) -> Any:
-        """Run `new` tokens through the model on top of `past` (which holds `fed`); the next token's logits."""
+    def _feed(self, past: Any, fed: list[int], new: list[int], keep: int = 1) -> Any:
+        """Run `new` tokens through the model on top of `past` (which holds `fed`); the logits of the last `keep`
+        positions ([keep, vocab]: the token after each of them)."""
         self._past, self._past_ids = None, []  # until the forward completes, the cache is not trustworthy
-        out = self.model(input_ids=torch.tensor([new]), past_key_values=past, use_cache=True, **self._last_only)
+        last = {"logits_to_keep": keep} if self._takes_keep else {}
+        out = self.model(input_ids=torch.tensor([new]), past_key_values=past, use_cache=True, **last)
         fed.extend(new)
         if self.prompt_cache:
             self._past, self._past_ids = past, fed
-        return out.logits[0, -1]
+        return out.logits[0, -keep:]
 
     def _reusable(self, ids: list[int]) -> tuple[Any, list[int]]:
         """A cache holding the longest common prefix of `ids` with the kept tokens (at most all but one of `ids`,
@@ -123,8 +164,9 @@ def _croppable(past: Any) -> bool:
                for layer in past.layers)
 
 
-def _pick(logits: Any, temperature: float) -> int:
+def _pick(logits: Any, temperature: float) -> list[int]:
+    """The token each row of `logits` [n, vocab] picks: the most likely, or one sampled at `temperature`."""
     if temperature <= 0:
-        return int(torch.argmax(logits))
+        return [int(t) for t in torch.argmax(logits, dim=-1)]
     probs = torch.softmax(logits.float() / temperature, dim=-1)
-    return int(torch.multinomial(probs, 1))
+    return [int(t) for t in torch.multinomial(probs, 1)[:, 0]]

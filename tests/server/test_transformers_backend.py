@@ -1,8 +1,9 @@
-"""The transformers backend on a real tiny model: KV reuse across keystrokes changes nothing but the work done.
+"""The transformers backend on a real tiny model: KV reuse and speculative decoding change nothing but the work.
 
 Each keystroke's prompt shares its start with the last one; the backend keeps the last prompt's KV cache,
-crops it to the common token prefix and runs only the rest. The completions must be token for token those
-of a fresh run, whatever the edit (typing on, deleting, a change above the cursor).
+crops it to the common token prefix and runs only the rest. Draft tokens are checked in one pass and the
+ones the model disagrees with are cut from the cache. The completions must be token for token those of a
+fresh run, whatever the edit (typing on, deleting, a change above the cursor) and whatever the drafts.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from helpers import pattern_module
 
 from assistant.config import ServerConfig
@@ -17,13 +19,22 @@ from assistant.hf import load_model_dir
 from server.backends.base import CancelToken, GenerationRequest, generate
 from server.backends.transformers_backend import TransformersBackend
 from server.context import CompletionRequest
+from server.drafts import Drafts
 from server.pipeline import Completer
 
 HEADER = "<file_sep>pkg/handlers_3.py\n<fim_prefix>"
 
 
+@pytest.fixture
+def backend(tiny_workspace: Path, loaded_backend: TransformersBackend) -> TransformersBackend:
+    """The module's backend, with KV reuse on and no drafts (each test turns on what it checks)."""
+    loaded_backend.set_prompt_cache(True)
+    loaded_backend.set_drafting(0)
+    return loaded_backend
+
+
 @pytest.fixture(scope="module")
-def backend(tiny_workspace: Path) -> TransformersBackend:
+def loaded_backend(tiny_workspace: Path) -> TransformersBackend:
     return TransformersBackend(load_model_dir(tiny_workspace / ".assistant" / "model"))
 
 
@@ -91,3 +102,50 @@ def test_prompts_stay_within_the_length_a_from_scratch_model_was_trained_on(back
     prepared = completer.prepare(CompletionRequest(text, len(text) // 2, "pkg/big.py", "python"))
     assert len(backend.encode(prepared.prompt)) + 24 <= 512
     assert Completer(backend, ServerConfig(context_tokens=200)).cfg.context_tokens == 200  # already within
+
+
+class WrongLastToken(Drafts):
+    """Drafts whose last token is always wrong (or a lone guess where there is no draft): every check rejects."""
+
+    def propose(self, sequence: list[int], generated: int, limit: int) -> list[int]:
+        draft = super().propose(sequence, generated, limit)
+        return [*draft[:-1], draft[-1] + 1] if draft else [sequence[-1]] if limit > 0 else []
+
+
+def test_speculative_decoding_gives_the_greedy_completions(backend: TransformersBackend, tiny_workspace: Path) -> None:
+    plain = [run(backend, p)[0] for p in prompts(tiny_workspace)]
+    backend.set_drafting(16)
+    drafted, checked = [], []
+    for prompt in prompts(tiny_workspace):
+        drafted.append(run(backend, prompt)[0])
+        checked.append((backend.drafted_tokens, backend.accepted_draft_tokens))
+    assert drafted == plain
+    assert sum(a for _, a in checked) > 0  # typing on: the last completion's rest was right
+    assert all(a <= d for d, a in checked)
+
+
+def test_rejected_drafts_leave_the_kept_cache_as_a_fresh_run_would(backend: TransformersBackend,
+                                                                 tiny_workspace: Path) -> None:
+    typing = prompts(tiny_workspace)[:5]
+    plain = [run(backend, p)[0] for p in typing]
+    backend.drafts = WrongLastToken(8)
+    wrong = []
+    for prompt in typing:
+        wrong.append(run(backend, prompt)[0])
+        assert backend.accepted_draft_tokens < backend.drafted_tokens
+        assert backend._past.get_seq_length() == len(backend._past_ids)  # the cache holds exactly the kept tokens
+    assert wrong == plain
+    backend.set_drafting(0)
+    after_rejections = run(backend, typing[0])  # reuses the cache the rejected drafts were cut from
+    backend.set_prompt_cache(False)
+    assert after_rejections[1] > 0 and after_rejections[0] == run(backend, typing[0])[0]
+
+
+def test_sampling_makes_no_drafts(backend: TransformersBackend, tiny_workspace: Path) -> None:
+    backend.set_drafting(16)
+    torch.manual_seed(0)
+    tokens = 0
+    for prompt in prompts(tiny_workspace):
+        tokens += generate(backend, GenerationRequest(prompt, 12, temperature=0.8)).tokens
+        assert backend.drafted_tokens == 0
+    assert tokens > 0
