@@ -4,8 +4,8 @@
 
 The same benchmark as `assistant bench latency` (see assistant/commands/bench.py and server/replay.py): a
 scripted typist types the repository's held-out code into two real servers over LSP, one with KV reuse,
-the result cache, typed-through reuse and prefetch on, one with them off, and the on/off ratio of the
-p50 time to ghost text is printed (target: at most 0.4). The repository needs a trained model dir.
+the result cache, typed-through reuse, prefetch and speculative decoding on, one with them off, and the
+on/off ratio of the p50 time to ghost text is printed (target: at most 0.4). The repository needs a trained model dir.
 """
 
 from __future__ import annotations

@@ -232,10 +232,12 @@ class Session:
             completion = completer.generate(prepared, job.token, deadline, prefetch=job.prefetch)
         finally:
             self._status("ready")
-        gen = completion.generation
-        self.telemetry.record("generation", language=completion.context.fim.language, model=completer.backend.name,
+        gen, backend = completion.generation, completer.backend
+        self.telemetry.record("generation", language=completion.context.fim.language, model=backend.name,
                               tokens=gen.tokens, seconds=round(gen.seconds, 4), finish=gen.finish,
-                              prefetch=job.prefetch, reused_tokens=getattr(completer.backend, "reused_tokens", None))
+                              prefetch=job.prefetch, reused_tokens=getattr(backend, "reused_tokens", None),
+                              drafted_tokens=getattr(backend, "drafted_tokens", None),
+                              accepted_draft_tokens=getattr(backend, "accepted_draft_tokens", None))
         return None if gen.finish == "cancelled" else completion
 
     def _status(self, state: str) -> None:

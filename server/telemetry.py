@@ -8,7 +8,8 @@ Nothing here opens a socket: the records stay on this machine, for `assistant st
     shown       the editor displayed it (textDocument/didShowCompletion)
     partial     the user accepted part of it (textDocument/didPartiallyAcceptCompletion): chars accepted
     accepted    the user accepted all of it (the item's repo-assistant.accept command): chars
-    generation  one model call: tokens, seconds, finish, prefetch, reused_tokens
+    generation  one model call: tokens, seconds, finish, prefetch, reused_tokens (prompt tokens from the kept
+                KV cache), drafted_tokens and accepted_draft_tokens (speculative decoding)
 
 Every event also carries t (Unix time), language and model.
 """

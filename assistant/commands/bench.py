@@ -3,12 +3,13 @@
     assistant bench latency --repo R [--examples 6] [--max-chars 240] [--keystroke-ms 60] [--json]
 
 Two servers run the repository's model: one as configured (KV reuse, result cache, typed-through reuse,
-prefetch on), one with those four off (time budget, cancellation and single-line stopping stay on in
-both). The same scripted typist (`server.replay`) types the repository's held-out code into each, one
-example on one then on the other, so that both see the same machine load. Printed per server: time to
-ghost text p50/p95 at the typist's pauses, model calls per accepted character, how often an answer came
-without a model call, how often the shown ghost text was what the user then typed; and the on/off ratio
-of the p50 (target: at most 0.4).
+prefetch and speculative decoding on by default), one with those five off (time budget, cancellation and
+stopping once the ghost text is settled stay on in both). The same scripted typist (`server.replay`) types
+the repository's held-out code into each, one example on one then on the other, so that both see the same
+machine load. Printed per server: time to ghost text p50/p95 at the typist's pauses, model calls per
+accepted character, how often an answer came without a model call, how often the shown ghost text was what
+the user then typed, how many draft tokens the model agreed with; and the on/off ratio of the p50 (target:
+at most 0.4).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ import typer
 from assistant.commands.common import console, resolve_config
 
 TARGET_RATIO = 0.4
-FEATURES = ("kv_reuse", "result_cache", "typed_through", "prefetch")
+FEATURES_OFF = {"kv_reuse": False, "result_cache": False, "typed_through": False, "prefetch": False,
+                "draft_tokens": 0}
+"""The latency features, and the settings that turn them off (the `off` server)."""
 
 
 def register(app: typer.Typer) -> None:
@@ -87,7 +90,7 @@ async def _run(root: Path, model_dir: Path | None, samples: list[Any], typist: A
 
     with tempfile.TemporaryDirectory(prefix="assistant-bench-") as tmp:
         options = {name: {"telemetry": True, "telemetry_dir": str(Path(tmp) / name),
-                          **{feature: name == "on" for feature in FEATURES}} for name in ("on", "off")}
+                          **(FEATURES_OFF if name == "off" else {})} for name in ("on", "off")}
         console.print(f"bench: starting two servers; typing {len(samples)} examples "
                       f"({sum(len(s.middle) for s in samples)} characters) into each")
         editors = await asyncio.gather(*(Editor.start(root, model_dir, options[n], typist) for n in ("on", "off")))
@@ -107,8 +110,11 @@ def _figures(tally: Any, telemetry: Path) -> dict[str, Any]:
 
     events = list(read_events(telemetry)) if telemetry.is_dir() else []
     served = [e for e in events if e["event"] == "served"]
-    calls = sum(e["event"] == "generation" for e in events)
-    reused = [e.get("reused_tokens") or 0 for e in events if e["event"] == "generation"]
+    generations = [e for e in events if e["event"] == "generation"]
+    calls = len(generations)
+    reused = [e.get("reused_tokens") or 0 for e in generations]
+    drafted = sum(e.get("drafted_tokens") or 0 for e in generations)
+    agreed = sum(e.get("accepted_draft_tokens") or 0 for e in generations)
     return {
         "p50_ms": percentile(tally.pause_ms, 50), "p95_ms": percentile(tally.pause_ms, 95),
         "pauses": len(tally.pause_ms), "requests": tally.requests, "cancelled": tally.cancelled,
@@ -118,6 +124,8 @@ def _figures(tally: Any, telemetry: Path) -> dict[str, Any]:
         "shown": tally.shown,
         "shown_was_prefix_rate": tally.shown_was_prefix / tally.shown if tally.shown else None,
         "reused_prompt_tokens_mean": sum(reused) / len(reused) if reused else None,
+        "drafted_tokens": drafted,
+        "draft_acceptance": agreed / drafted if drafted else None,
     }
 
 
@@ -131,21 +139,22 @@ def _print(figures: dict[str, Any]) -> None:
 
     table = Table(title="time to ghost text at the typist's pauses, latency features on and off (one run)",
                   box=box.SIMPLE_HEAD)
-    for col in ("features", "p50 ms", "p95 ms", "pauses", "calls/char", "hits", "prefix", "accepted", "reused"):
+    for col in ("features", "p50 ms", "p95 ms", "pauses", "calls/char", "hits", "prefix", "accepted", "reused",
+                "drafts"):
         table.add_column(col, justify="right", no_wrap=True)
     for name in ("on", "off"):
         f = figures[name]
         table.add_row(name, fmt(f["p50_ms"], "{:.1f}"), fmt(f["p95_ms"], "{:.1f}"), str(f["pauses"]),
                       fmt(f["model_calls_per_accepted_char"], "{:.3f}"), fmt(f["cache_hit_rate"], "{:.0%}"),
                       fmt(f["shown_was_prefix_rate"], "{:.0%}"), str(f["accepted_chars"]),
-                      fmt(f["reused_prompt_tokens_mean"], "{:.0f}"))
+                      fmt(f["reused_prompt_tokens_mean"], "{:.0f}"), fmt(f["draft_acceptance"], "{:.0%}"))
     out = Console(highlight=False)
     if not out.is_terminal:  # a log or a pipe: room for the whole table
         out = Console(highlight=False, width=120)
     out.print(table)
     out.print("calls/char: model calls per accepted character; hits: answers without a model call; prefix: shown "
               "ghost texts that were what the user typed next; accepted: characters; reused: prompt tokens a model "
-              "call took from the kept KV cache (mean)")
+              "call took from the kept KV cache (mean); drafts: speculative draft tokens the model agreed with")
     ratio = figures["ratio_p50"]
     verdict = "-" if ratio is None else "met" if ratio <= TARGET_RATIO else "NOT met"
     out.print(f"p50 ratio on/off: {fmt(ratio, '{:.3f}')} (target <= {TARGET_RATIO}: {verdict})")

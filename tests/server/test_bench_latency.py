@@ -27,6 +27,8 @@ def test_bench_latency_replays_typing_with_features_on_and_off(tiny_workspace: P
     assert off["cache_hit_rate"] in (0.0, None)  # features off: every answer from the model
     assert off["reused_prompt_tokens_mean"] == 0  # no KV reuse
     assert on["reused_prompt_tokens_mean"] > 0  # the same keystrokes reuse the kept cache
+    assert off["drafted_tokens"] == 0 and off["draft_acceptance"] is None  # no speculative decoding
+    assert on["drafted_tokens"] > 0 and 0 <= on["draft_acceptance"] <= 1
     assert figures["ratio_p50"] == pytest.approx(on["p50_ms"] / off["p50_ms"])
     assert figures["target"] == 0.4
     assert "bench: example 1/1 typed" in proc.stderr

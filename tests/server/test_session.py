@@ -79,7 +79,7 @@ async def test_a_newer_request_for_the_document_stops_the_older_between_tokens(t
 
 async def test_the_same_request_twice_costs_one_model_call(tmp_path: Path) -> None:
     model = ScriptedModel(delay=0.01)
-    session = await started(tmp_path, model)
+    session = await started(tmp_path, model, prefetch=False)  # a prefetch after the first would be a second call
     first, second = await asyncio.gather(session.complete("file:///m.py", at()), session.complete("file:///m.py", at()))
     assert first is not None and second is not None
     assert first.text == second.text == "result = x * 2\n    return result"
