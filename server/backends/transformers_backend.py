@@ -10,8 +10,8 @@ model. Turn it off with `server.kv_reuse = false` (`set_prompt_cache(False)`).
 
 Speculative decoding (greedy only): draft tokens from `server.drafts` go through the model with the next
 token in one forward pass; the part the model agrees with is kept, the rest cut from the cache. The output
-is the greedy output; a decoding step of a small model costs about the same for 1 token as for 16. Turn it
-off with `server.draft_tokens = 0` (`set_drafting(0)`).
+is the greedy output; for the tiny model a pass over 17 tokens costs about 1.5 times a pass over one (at 400
+tokens of context: 18 ms against 12). Turn it off with `server.draft_tokens = 0` (`set_drafting(0)`).
 """
 
 from __future__ import annotations
