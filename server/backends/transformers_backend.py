@@ -102,7 +102,7 @@ class TransformersBackend:
         end: list[int] = []
         try:
             while len(generated) < request.max_new_tokens:
-                room = request.max_new_tokens - len(generated) - 1
+                room = request.max_new_tokens - len(generated) - 1  # the draft and its one more token fit
                 draft = drafts.propose(ids + generated, len(generated), room) if drafts is not None else []
                 logits = self._feed(past, fed, pending + draft, len(draft) + 1)  # [len(draft) + 1, vocab]
                 picks = _pick(logits, request.temperature)
@@ -125,8 +125,6 @@ class TransformersBackend:
                     if not text.endswith("\ufffd"):  # hold back a partial UTF-8 character
                         piece, emitted = text[len(emitted):], text
                         yield piece
-                    if len(generated) == request.max_new_tokens:
-                        return
                 pending = [picks[agreed]]
         finally:
             if drafts is not None:
