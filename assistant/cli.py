@@ -6,13 +6,13 @@ Errors a user can fix print one line and exit with status 2; nothing prints a tr
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import sys
 
 import typer
 
 from assistant.errors import UserError
+from assistant.logs import quiet_libraries
 
 app = typer.Typer(
     name="assistant",
@@ -33,7 +33,10 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="Print the version and exit.")) -> None:
+                                       help="Print the version and exit."),
+          verbose: bool = typer.Option(False, "--verbose",
+                                       help="Let the libraries underneath (transformers, peft, llama.cpp, ...) print "
+                                            "their warnings and logs. Accepted anywhere on the command line.")) -> None:
     """A local coding assistant that learns your repository (train, complete, serve)."""
 
 
@@ -45,29 +48,27 @@ def _register() -> None:
         module.register(app)
 
 
-def _quiet_libraries() -> None:
-    """Our own progress bars (rich) replace the libraries' tqdm bars and info logs.
-
-    Environment variables, read when transformers is first imported: importing it here would cost every
-    command (even `--help`) two seconds.
-    """
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' tqdm follows this switch too
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    # bitsandbytes warns at import that an optional hub-downloaded CPU kernel is missing; the fallback works.
-    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+def _take_verbose(argv: list[str]) -> bool:
+    """Whether `--verbose` is on the command line; it is moved before the command, where typer reads it, so that
+    `assistant train --repo . --verbose` works as users type it."""
+    head, sep, tail = (argv[:argv.index("--")], ["--"], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [], [])
+    if "--verbose" not in head:
+        return False
+    argv[:] = ["--verbose", *[a for a in head if a != "--verbose"], *sep, *tail]
+    return True
 
 
 def main() -> None:
-    # Library chatter goes to stderr at error level; stdout is for results (and the LSP stream).
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    # Other libraries' chatter stays off the terminal (unless --verbose); stdout is for results and the LSP stream.
+    args = sys.argv[1:]
+    quiet_libraries(verbose=_take_verbose(args))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # oneDNN keeps up to 1024 compiled bf16 kernels by default, one per tensor shape: with packed rows of
     # changing width that cache, not the model, becomes the largest thing in memory. 16 shapes are plenty.
     os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")
-    _quiet_libraries()
     _register()
     try:
-        rc = app(standalone_mode=False)
+        rc = app(args=args, standalone_mode=False)
         if isinstance(rc, int) and rc:
             sys.exit(rc)
     except UserError as e:

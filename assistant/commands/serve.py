@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from assistant.errors import UserError
+from assistant.logs import route_library_logs
 
 
 def register(app: typer.Typer) -> None:
@@ -29,6 +30,7 @@ def serve(
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:
         handlers.append(logging.FileHandler(log_file))
+        route_library_logs(handlers[-1])  # what transformers, llama.cpp, ... say goes to the file only
     logging.basicConfig(level=logging.INFO, handlers=handlers, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("pygls").setLevel(logging.WARNING)
     overrides = {"server.model_dir": str(model_dir) if model_dir else None, "server.backend": backend}

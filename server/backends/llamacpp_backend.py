@@ -28,7 +28,8 @@ from assistant.modeldir import read_manifest
 from assistant.profiles import Profile, get_profile, resolve_profile
 from server.backends.base import SMALL_MODEL_PARAMETERS, GenerationRequest, trained_context
 
-log = logging.getLogger("assistant.llama_cpp")
+log = logging.getLogger("llama_cpp.native")
+"""llama.cpp's C log: under `llama_cpp`, one of the libraries `assistant.logs` keeps off the terminal."""
 _recent: collections.deque[str] = collections.deque(maxlen=8)
 _callback: Any = None
 # ggml's log levels (ggml.h): llama-cpp-python's own callback still maps the older numbering, and so
@@ -37,7 +38,7 @@ _LEVELS = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.INFO, 4: logging.ERROR
 
 
 def quiet_llama_logs() -> None:
-    """Send llama.cpp's log to the `assistant.llama_cpp` logger (errors stay visible, chatter is debug)."""
+    """Send llama.cpp's log to the `llama_cpp.native` logger (chatter at debug level, errors at error level)."""
     global _callback
     if _callback is not None:
         return
