@@ -58,20 +58,6 @@ class Manifest:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False) + "\n"
 
 
-def default_model_dir(repo: Path) -> Path:
-    return repo / ".assistant" / "model"
-
-
-def ensure_assistant_dir(repo: Path) -> Path:
-    """`<repo>/.assistant/`, created with a .gitignore so nothing in it is ever committed."""
-    d = repo / ".assistant"
-    d.mkdir(parents=True, exist_ok=True)
-    ignore = d / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("*\n", encoding="utf-8")
-    return d
-
-
 def read_manifest(model_dir: Path) -> Manifest:
     """Load and check model.json, or raise UserError saying what is wrong and how to fix it."""
     path = model_dir / MANIFEST

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant import workspace
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from assistant.config import load_config
@@ -36,8 +38,8 @@ from assistant.modeldir import read_manifest
 from assistant.prompt import FimInput, render_prompt, trim_context
 from server.backends import load_backend
 from server.backends.base import GenerationRequest, generate
-from trainer.examples import read_dataset
-from trainer.export import export
+from trainer.export.export import export
+from trainer.mining.examples import read_dataset
 
 
 @dataclass
@@ -85,7 +87,7 @@ def ensure_exports(model_dir: Path, repo: Path | None) -> None:
 
 
 def cursors(model_dir: Path, count: int) -> list[FimInput]:
-    dataset = read_dataset(model_dir.parent / "data")
+    dataset = read_dataset(workspace.data_beside(model_dir))
     pool = [ex for ex in dataset.heldout + dataset.train if ex.prefix.strip() and ex.suffix.strip()]
     if len(pool) < count:
         raise SystemExit(f"the dataset beside {model_dir} has {len(pool)} usable examples; need {count}")
@@ -137,7 +139,7 @@ def main() -> None:
                         "engine's default)")
     args = parser.parse_args()
     model_dir = args.model_dir.resolve()
-    repo = model_dir.parent.parent if model_dir.parent.name == ".assistant" else None
+    repo = workspace.repo_of(model_dir)
     ensure_exports(model_dir, repo)
     fims = cursors(model_dir, args.prompts)
 

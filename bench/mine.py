@@ -4,7 +4,7 @@
 
 Builds a synthetic repository with `git fast-import` (Python modules that grow by added functions and
 in-line edits, with new, renamed and deleted files now and then), then mines it twice in the same run:
-- ours: `trainer.mine.mine` with the default config (secret scan, snippets, dedupe, random spans included);
+- ours: `trainer.mining.mine.mine` with the default config (secret scan, snippets, dedupe, random spans included);
 - baseline: GitPython, one `git diff` per commit against its first parent (`create_patch=True`), each
   changed blob read and every added line-run cut into a hunk example with its prefix and suffix. It does
   less than ours (no secret scan, snippets or dedupe), so the ratio is conservative. It diffs an even
@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from assistant.config import MineConfig
-from trainer.mine import mine
+from trainer.mining.mine import mine
 
 MODULES = 150
 """Files at the start; each begins with 8 functions (~60 lines) and grows by one now and then."""

@@ -42,9 +42,9 @@ def prepare_data(repo: Path, size: str, seq_len: int, out: Path) -> dict[str, in
     """Mine `repo`, train the tiny tokenizer, encode; save ids, labels and the tokenizer for the workers."""
     from assistant.config import Config
     from trainer import tiny
-    from trainer.dataset import encode_all
-    from trainer.mine import mine
-    from trainer.train import corpus_of
+    from trainer.mining.mine import mine
+    from trainer.training.encoding import encode_all
+    from trainer.training.train import corpus_of
 
     cfg = Config()
     dataset = mine(repo, cfg.mine)
@@ -63,10 +63,10 @@ def worker(setup: str, data: Path, size: str, steps: int, batch: int, seq_len: i
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
     from assistant.config import TrainConfig
-    from assistant.hf import load_tokenizer
+    from assistant.models import load_tokenizer
     from trainer import tiny
-    from trainer.model_setup import use_bf16
-    from trainer.runs import EncodedDataset, PackingCollator, WeightedTrainer
+    from trainer.training.model_setup import use_bf16
+    from trainer.training.runs import EncodedDataset, PackingCollator, WeightedTrainer
 
     rows = json.loads((data / "rows.json").read_text())
     tokenizer = load_tokenizer(data / "tokenizer")
@@ -81,7 +81,7 @@ def worker(setup: str, data: Path, size: str, steps: int, batch: int, seq_len: i
                              bf16=bf16, use_cpu=True, report_to=[], disable_tqdm=True, save_strategy="no",
                              logging_strategy="no", seed=0, data_seed=0, remove_unused_columns=False,
                              dataloader_num_workers=0)
-    from trainer.dataset import Encoded
+    from trainer.training.encoding import Encoded
 
     dataset = EncodedDataset([Encoded(r["input_ids"], r["labels"], 1.0) for r in rows])
     if setup == "plain":
@@ -103,7 +103,7 @@ def worker(setup: str, data: Path, size: str, steps: int, batch: int, seq_len: i
     torch.manual_seed(0)
     before = rss_mib()
     started = time.perf_counter()
-    out = trainer.train()
+    out = trainer.training.train()
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"setup": setup, "seconds": seconds, "tokens": real_tokens, "slots": slots,

@@ -3,10 +3,9 @@
 `build_context` is the first step of the pipeline (context -> prompt -> generate -> postprocess). It is
 pure: a document, a cursor and the other open documents in, a `Context` out. The token trimming is the
 one the trainer uses (`assistant.prompt.trim_context`), and snippets of other open documents are chosen
-the way the trainer chooses them from the other files of an example's commit
-(as `assistant.snippets.rank_snippets` ranks them: 20-line windows, the best 2; `server.snippet_cache` does
-it without recomputing unchanged documents), so that served prompts look like the prompts the model was
-trained on.
+and budgeted as the trainer chooses them from the other files of an example's commit
+(`assistant.snippets.select_snippets`: 20-line windows, the best 2), so that served prompts look like the
+prompts the model was trained on.
 """
 
 from __future__ import annotations
@@ -16,19 +15,11 @@ from dataclasses import dataclass
 
 from assistant.config import ServerConfig
 from assistant.languages import language_from_lsp_id
-from assistant.prompt import FimInput, Snippet, trim_context
-from assistant.snippets import query_of
-from server.snippet_cache import rank_open_documents
-
-SNIPPET_TOP_K = 2
-SNIPPET_LINES = 20
-"""As the trainer renders training examples: the 2 best 20-line windows of other files."""
+from assistant.prompt import FimInput, trim_context
+from assistant.snippets import select_snippets
 
 MAX_CHARS_PER_TOKEN = 64
 """No token covers more characters than this; lets a huge document be cut before it is split into lines."""
-
-QUERY_CHARS = 40_000
-"""Snippets are ranked against the last 20 lines before the cursor, found within this many characters."""
 
 STEADY_LINES = 8
 """The window above the cursor starts at a multiple of this many lines (`steady_start`)."""
@@ -106,21 +97,6 @@ def steady_start(before: str, prefix: str) -> str:
         return prefix
     lines = prefix.splitlines(keepends=True)
     return "".join(lines[min(extra, len(lines) - 1):])  # the cursor's line always stays
-
-
-def select_snippets(before: str, documents: tuple[tuple[str, str], ...], count_tokens: Callable[[str], int],
-                    budget: int) -> tuple[tuple[Snippet, ...], int]:
-    """The best snippets of `documents` for the code before the cursor that fit in `budget` tokens, and their cost."""
-    if not documents or budget <= 0:
-        return (), 0
-    chosen: list[Snippet] = []
-    used = 0
-    for snippet in rank_open_documents(query_of(before[-QUERY_CHARS:]), documents, SNIPPET_TOP_K, SNIPPET_LINES):
-        cost = count_tokens(f"{snippet.path}\n{snippet.text}\n") + 1  # + the file separator token
-        if used + cost <= budget:
-            chosen.append(snippet)
-            used += cost
-    return tuple(chosen), used
 
 
 def block_indent(before: str, line_prefix: str, line_suffix: str) -> int | None:

@@ -24,9 +24,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from assistant import workspace
 from assistant.config import Config, ServerConfig, load_config
 from assistant.errors import UserError
-from assistant.modeldir import default_model_dir, read_manifest
+from assistant.modeldir import read_manifest
 from server.backends import load_backend
 from server.backends.base import Backend, CancelToken
 from server.cache import Shown, typed_through
@@ -124,10 +125,10 @@ class Session:
         if server.model_dir:
             self.model_dir = Path(server.model_dir).expanduser()
         elif root is not None:
-            self.model_dir = default_model_dir(root)
+            self.model_dir = workspace.model_dir(root)
         if server.telemetry:
             directory = (Path(server.telemetry_dir).expanduser() if server.telemetry_dir
-                         else root / ".assistant" / "telemetry" if root is not None else None)
+                         else workspace.telemetry_dir(root) if root is not None else None)
             self.telemetry = Telemetry(directory)
 
     @property

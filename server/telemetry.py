@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import threading
 import time
 from collections import OrderedDict, defaultdict
@@ -26,6 +25,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from assistant.numbers import percentile
 
 log = logging.getLogger("assistant.server")
 
@@ -177,15 +178,6 @@ def summarize(events: Iterable[dict[str, Any]], by: str) -> list[Summary]:
         group.partially_accepted = len(set(partial[key]) - set(accepted[key]))
         group.accepted_chars = sum(accepted[key].values()) + sum(partial[key].values())
     return sorted(groups.values(), key=lambda g: (-g.served, g.key))
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """The q-th percentile (nearest rank) of `values`, or None when there are none."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 def _int(value: Any) -> int:

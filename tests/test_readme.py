@@ -23,7 +23,7 @@ def test_every_command_and_option_is_documented() -> None:
     sys.path.insert(0, str(ROOT))
     import typer.main
 
-    from assistant import cli
+    from assistant.cli import app as cli
 
     cli._register()
     group = typer.main.get_command(cli.app)

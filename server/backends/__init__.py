@@ -23,7 +23,7 @@ def load_backend(cfg: ServerConfig, model_dir: Path | None) -> Backend:
         if not trained and not cfg.base:  # said before torch is imported (seconds) for nothing
             raise UserError(f"no model to serve: {model_dir or 'this workspace'} has no model dir; "
                             "run `assistant train --repo .` or set server.base")
-        from assistant.hf import load_base_for_inference, load_model_dir
+        from assistant.models import load_base_for_inference, load_model_dir
         from server.backends.transformers_backend import TransformersBackend
 
         if trained and model_dir is not None:

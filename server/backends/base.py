@@ -15,11 +15,6 @@ from typing import Any, Protocol
 
 from assistant.profiles import Profile
 
-SMALL_MODEL_PARAMETERS = 50_000_000
-"""With `server.threads = 0`, models below this size run on one thread: one decoding step is too small to
-share out, and a second thread costs more than it gives (measured on the nano tiny model: 3.6 ms a token on
-one thread, 85 ms on two when the other core is busy)."""
-
 
 def trained_context(manifest: Any) -> int | None:
     """`train.max_seq_len` of a model trained in full here (tiny), or None (a pretrained base, or unknown).

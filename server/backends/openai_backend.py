@@ -130,8 +130,8 @@ class OpenAIBackend:
 
 def load_openai(cfg: ServerConfig, model_dir: Path | None) -> OpenAIBackend:
     """The backend, with the profile and tokenizer of the model dir (or of `server.base`) for prompts and budgets."""
-    from assistant.hf import load_tokenizer, vocab_of
     from assistant.modeldir import read_manifest
+    from assistant.models import load_tokenizer, vocab_of
 
     tokenizer: Any = None
     if model_dir is not None and (model_dir / "model.json").exists():

@@ -25,8 +25,9 @@ import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
-from assistant.hf import Loaded
-from server.backends.base import SMALL_MODEL_PARAMETERS, GenerationRequest, trained_context
+from assistant.config import SMALL_MODEL_PARAMETERS
+from assistant.models import Loaded
+from server.backends.base import GenerationRequest, trained_context
 from server.drafts import Drafts
 
 

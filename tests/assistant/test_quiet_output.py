@@ -50,7 +50,7 @@ def test_train_on_the_tiny_base_prints_no_library_line(tmp_path: Path) -> None:
 SPEAKER = """
 import logging, sys, warnings
 sys.argv = ["assistant", *sys.argv[1:]]
-from assistant.cli import _take_verbose
+from assistant.cli.app import _take_verbose
 from assistant.logs import quiet_libraries
 quiet_libraries(verbose=_take_verbose(sys.argv[1:]))
 warnings.warn("a library's UserWarning")
@@ -71,7 +71,7 @@ def test_verbose_lets_the_libraries_speak(verbose: bool) -> None:
 
 
 def test_verbose_is_taken_wherever_it_is_typed() -> None:
-    from assistant.cli import _take_verbose
+    from assistant.cli.app import _take_verbose
 
     argv = ["train", "--repo", ".", "--verbose"]
     assert _take_verbose(argv) and argv == ["--verbose", "train", "--repo", "."]

@@ -19,7 +19,7 @@ from assistant.prompt import FimInput, render_prompt
 from server.backends import load_backend
 from server.backends.base import CancelToken, GenerationRequest, generate
 from server.backends.llamacpp_backend import LlamaCppBackend, choose_gguf
-from trainer.export import export
+from trainer.export.export import export
 
 
 @pytest.fixture(scope="module")

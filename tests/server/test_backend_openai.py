@@ -24,7 +24,7 @@ from assistant.prompt import FimInput, render_prompt
 from server.backends import load_backend
 from server.backends.base import GenerationRequest, generate
 from server.backends.openai_backend import OpenAIBackend
-from trainer.export import export
+from trainer.export.export import export
 
 
 def free_port() -> int:

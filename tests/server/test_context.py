@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from helpers import pattern_module
-
 from assistant.config import ServerConfig
 from assistant.profiles import get_profile
 from assistant.prompt import render_prompt, trim_context
-from assistant.snippets import rank_snippets
+from assistant.snippets import TOP_K as SNIPPET_TOP_K
 from server.context import (
-    SNIPPET_TOP_K,
     STEADY_LINES,
     CompletionRequest,
     block_indent,
@@ -17,7 +14,6 @@ from server.context import (
     in_comment_or_string,
     steady_start,
 )
-from server.snippet_cache import rank_open_documents
 
 
 def words(text: str) -> int:
@@ -108,14 +104,3 @@ def test_comments_and_strings_at_the_cursor() -> None:
     assert not in_comment_or_string("s = 'done' + ", "#")
     assert not in_comment_or_string('url = "http://x" + ', "//")
     assert in_comment_or_string("let y = 2; // why ", "//")
-
-
-def test_cached_ranking_is_exactly_rank_snippets() -> None:
-    docs = [(f"pkg/m{i}.py", pattern_module(i)) for i in range(5)] + [("notes.md", "nothing alike here\n" * 30)]
-    docs.append(("pkg/tie.py", pattern_module(1)))  # the same text under another path: ties go by path
-    for query in (pattern_module(3)[:400], "request value register handle_1_4", "zzz", ""):
-        for top_k in (1, 2, 5):
-            for size in (5, 20):
-                expected = rank_snippets(query, docs, top_k=top_k, size=size)
-                assert rank_open_documents(query, docs, top_k, size) == expected
-                assert rank_open_documents(query, docs, top_k, size) == expected  # from the cache, the same

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from helpers import run_cli
 
-from assistant.commands.stats import stats
-from server.telemetry import Telemetry, percentile, read_events, summarize
+from assistant.cli.stats import stats
+from assistant.numbers import percentile
+from server.telemetry import Telemetry, read_events, summarize
 
 
 def record_a_session(repo: Path) -> None:

@@ -15,7 +15,7 @@ import torch
 from helpers import pattern_module
 
 from assistant.config import ServerConfig
-from assistant.hf import load_model_dir
+from assistant.models import load_model_dir
 from server.backends.base import CancelToken, GenerationRequest, generate
 from server.backends.transformers_backend import TransformersBackend
 from server.context import CompletionRequest

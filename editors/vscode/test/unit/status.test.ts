@@ -7,7 +7,7 @@ import type { EvalSummary } from '../../src/protocol';
 import { ServerView, StatusBar, TooltipLine, describeStatus, evalLines, shortModel } from '../../src/status';
 import * as fake from '../fakes/vscode';
 
-/** A summary as `assistant eval` writes it into model.json (trainer/evaluate.py, EvalResult.summary). */
+/** A summary as `assistant eval` writes it into model.json (trainer/evaluation/evaluate.py, EvalResult.summary). */
 const SUMMARY: EvalSummary = {
     heldout_examples: 40,
     base: { exact_match: 0.025, first_line_match: 0.05, edit_similarity: 0.4012, chrf: 20.1, bleu: 5.2 },

@@ -1,1 +1,0 @@
-"""One module per `assistant` command; each has `register(app)`."""

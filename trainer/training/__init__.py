@@ -1,0 +1,1 @@
+"""Training: examples to token sequences, the model a run trains, the run itself, its progress and plots."""
