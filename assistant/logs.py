@@ -29,7 +29,7 @@ QUIET_ENV = {
 """Set (where the user has not) before the libraries are imported: importing transformers here to set its
 level would cost every command, even `--help`, two seconds."""
 
-_library_sink = logging.NullHandler()
+_library_sink: logging.Handler = logging.NullHandler()
 
 
 def quiet_libraries(verbose: bool = False) -> None:

@@ -103,7 +103,7 @@ def base_of(manifest: Manifest, model_dir: Path, tuned: Loaded) -> Loaded:
         base = load_base_for_inference(manifest.base, manifest.profile)
         base.name = f"{manifest.base} (base)"
         return base
-    from trainer import tiny
+    from trainer.training import tiny
 
     train_cfg = manifest.training.get("config", {}).get("train", {})
     size, seed = train_cfg.get("tiny_size"), train_cfg.get("seed", 0)

@@ -25,7 +25,7 @@ from rich.table import Table
 from assistant.config import Config
 from assistant.errors import UserError
 from assistant.modeldir import atomic_write_text, read_manifest, write_manifest
-from trainer import sandbox
+from trainer.evaluation import sandbox
 from trainer.evaluation.metrics import pass_at_k
 
 REQUIRED = ("task_id", "prompt", "test", "entry_point")

@@ -52,7 +52,7 @@ def export(model_dir: Path, cfg: Config, adapter_only: bool = False, console: Co
     manifest, quants = preflight(model_dir, cfg, adapter_only)
     # torch and transformers load only after the inputs passed the quick checks.
     from assistant.models import load_model_dir
-    from trainer import gguf_model
+    from trainer.export import writer
     from trainer.export.arch import arch_of
     from trainer.export.parity import check_parity, parity_prompts
 
@@ -76,7 +76,7 @@ def export(model_dir: Path, cfg: Config, adapter_only: bool = False, console: Co
             lora_name = f"adapter-{ex.outtype}.gguf"
             console.print(f"writing {lora_name} (LoRA for {base_gguf}) ...")
             lora = stage(lora_name)
-            info = gguf_model.write_lora(lora, model_dir / (manifest.adapter or "adapter"), model.config, arch,
+            info = writer.write_lora(lora, model_dir / (manifest.adapter or "adapter"), model.config, arch,
                                          ex.outtype, title)
             console.print(f"parity check: llama.cpp ({base_gguf.name} + LoRA) against transformers ...")
             parity = check_parity(base_gguf, model, loaded.tokenizer, prompts, ex.parity_tokens, source,
@@ -91,7 +91,7 @@ def export(model_dir: Path, cfg: Config, adapter_only: bool = False, console: Co
             main_name = f"model-{ex.outtype}.gguf"
             console.print(f"writing {main_name} ({arch.name}) ...")
             main = stage(main_name)
-            gguf_model.write_model(main, model, loaded.tokenizer, loaded.profile, arch, ex.outtype, title)
+            writer.write_model(main, model, loaded.tokenizer, loaded.profile, arch, ex.outtype, title)
             console.print(f"parity check: llama.cpp against transformers on {len(prompts)} prompts ({source}) ...")
             parity = check_parity(main, model, loaded.tokenizer, prompts, ex.parity_tokens, source, threads=threads)
             files = [{"file": main_name, "type": ex.outtype, "size": main.stat().st_size,
@@ -169,7 +169,7 @@ def ensure_base_gguf(base: str, tokenizer: Any, profile: Any, arch: Any, outtype
                      console: Console) -> Path:
     """The base model's GGUF a LoRA export applies to: the configured file, or one converted once and cached."""
     from assistant.models import load_base
-    from trainer import gguf_model
+    from trainer.export import writer
     from trainer.export.arch import arch_of
 
     path = base_gguf_path(base, outtype, configured)
@@ -183,7 +183,7 @@ def ensure_base_gguf(base: str, tokenizer: Any, profile: Any, arch: Any, outtype
     model = load_base(base)
     tmp = temp_beside(path)
     try:
-        gguf_model.write_model(tmp, model, tokenizer, profile, arch_of(model.config), outtype, base)
+        writer.write_model(tmp, model, tokenizer, profile, arch_of(model.config), outtype, base)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -10,7 +10,7 @@ import pytest
 from helpers import run_cli
 
 from assistant.errors import UserError
-from trainer import sandbox
+from trainer.evaluation import sandbox
 from trainer.evaluation.humaneval import load_problems, score_completions
 
 LIMITS = sandbox.Limits(wall_seconds=5, cpu_seconds=5)

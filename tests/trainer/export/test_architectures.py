@@ -36,7 +36,8 @@ from assistant.errors import UserError
 from assistant.modeldir import Manifest, read_manifest
 from assistant.models import load_model_dir
 from assistant.profiles import PROFILES
-from trainer import gguf_arch, gguf_vocab
+from trainer.export import arch as gguf_arch
+from trainer.export import vocab as gguf_vocab
 from trainer.export.export import export
 from trainer.export.parity import MAX_KL, MIN_AGREEMENT, check_parity, parity_prompts
 from trainer.export.vocab import PRE_TOKENIZERS

@@ -20,7 +20,7 @@ from assistant.profiles import PROFILES
 from assistant.prompt import FimInput, render_prompt
 from server.backends import load_backend
 from server.backends.base import GenerationRequest, generate
-from trainer import gguf_arch
+from trainer.export import arch as gguf_arch
 from trainer.export.export import export
 from trainer.export.parity import MAX_KL, MIN_AGREEMENT
 
