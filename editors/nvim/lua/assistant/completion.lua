@@ -4,8 +4,10 @@
 --- it on InsertLeave or on typing that does not match it.
 ---
 --- The engine interface (shared with `assistant.native`): attach, detach, current, accept, dismiss,
---- cycle, clear, refresh.
+--- cycle, clear, refresh. The per-buffer state and its bookkeeping are in `assistant.buffers`; this module
+--- adds the debounce timer and the request in flight.
 
+local buffers = require("assistant.buffers")
 local config = require("assistant.config")
 local ghost = require("assistant.ghost")
 local suggestion = require("assistant.suggestion")
@@ -16,20 +18,13 @@ local uv = vim.uv or vim.loop
 
 local M = {}
 
----@class assistant.BufferState
----@field client_id integer
----@field augroup integer
+---@class assistant.CompletionState: assistant.BufferState
 ---@field timer uv_timer_t?
 ---@field pending {id: integer?}? the request in flight
----@field suggestion assistant.Suggestion?
 
----@type table<integer, assistant.BufferState>
-local buffers = {}
+local store = buffers.new("completion")
 
-local function in_insert_mode()
-  return api.nvim_get_mode().mode:sub(1, 1) == "i"
-end
-
+---@param state assistant.CompletionState
 local function stop_timer(state)
   if state.timer then
     state.timer:stop()
@@ -38,6 +33,7 @@ local function stop_timer(state)
   end
 end
 
+---@param state assistant.CompletionState
 local function cancel_request(state)
   local id = state.pending and state.pending.id
   state.pending = nil
@@ -50,12 +46,11 @@ end
 --- Hide the ghost text of `bufnr` and cancel what is pending for it.
 ---@param bufnr integer
 function M.clear(bufnr)
-  local state = buffers[bufnr]
   ghost.clear(bufnr)
+  local state = store.clear(bufnr) --[[@as assistant.CompletionState?]]
   if state then
     stop_timer(state)
     cancel_request(state)
-    state.suggestion = nil
   end
 end
 
@@ -64,7 +59,7 @@ end
 ---@param bufnr integer
 ---@return boolean
 local function render(bufnr)
-  local state = buffers[bufnr]
+  local state = store.get(bufnr)
   local s = state and state.suggestion
   local rest = s and s:remainder()
   if not rest or rest == "" then
@@ -79,9 +74,9 @@ end
 
 ---@param bufnr integer
 local function request(bufnr)
-  local state = buffers[bufnr]
+  local state = store.get(bufnr) --[[@as assistant.CompletionState?]]
   local client = state and vim.lsp.get_client_by_id(state.client_id)
-  if not client or api.nvim_get_current_buf() ~= bufnr or not in_insert_mode() or not config.enabled_in(bufnr) then
+  if not client or not buffers.typing_in(bufnr) or not config.enabled_in(bufnr) then
     return
   end
   cancel_request(state)
@@ -97,7 +92,7 @@ local function request(bufnr)
       return -- cancelled, or overtaken by a newer request
     end
     state.pending = nil
-    if err or buffers[bufnr] ~= state or api.nvim_get_current_buf() ~= bufnr or not in_insert_mode() then
+    if err or store.get(bufnr) ~= state or not buffers.typing_in(bufnr) then
       return
     end
     state.suggestion = suggestion.new(bufnr, client, result, position)
@@ -115,7 +110,7 @@ end
 --- Called on every edit and cursor move in insert mode.
 ---@param bufnr integer
 local function on_edit(bufnr)
-  local state = buffers[bufnr]
+  local state = store.get(bufnr) --[[@as assistant.CompletionState?]]
   if not state then
     return
   end
@@ -130,7 +125,7 @@ local function on_edit(bufnr)
   local timer = assert(uv.new_timer())
   state.timer = timer
   timer:start(config.options.debounce_ms, 0, vim.schedule_wrap(function()
-    if buffers[bufnr] == state and state.timer == timer then -- not restarted or stopped since
+    if store.get(bufnr) == state and state.timer == timer then -- not restarted or stopped since
       stop_timer(state)
       request(bufnr)
     end
@@ -140,12 +135,10 @@ end
 ---@param bufnr integer
 ---@param client_id integer
 function M.attach(bufnr, client_id)
-  if buffers[bufnr] then
-    buffers[bufnr].client_id = client_id
-    return
+  local group = store.attach(bufnr, client_id)
+  if not group then
+    return -- attached already: only the client changed
   end
-  local group = api.nvim_create_augroup("assistant.completion." .. bufnr, { clear = true })
-  buffers[bufnr] = { client_id = client_id, augroup = group }
   api.nvim_create_autocmd({ "InsertEnter", "TextChangedI", "CursorMovedI" }, {
     group = group,
     buffer = bufnr,
@@ -160,85 +153,65 @@ function M.attach(bufnr, client_id)
       M.clear(bufnr)
     end,
   })
-  if api.nvim_get_current_buf() == bufnr and in_insert_mode() then
+  if buffers.typing_in(bufnr) then
     on_edit(bufnr) -- the user was typing before the server was up
   end
 end
 
 ---@param bufnr integer
 function M.detach(bufnr)
-  local state = buffers[bufnr]
-  if not state then
-    return
+  if store.get(bufnr) then
+    M.clear(bufnr) -- stops the timer and the request while the state is still there
+    store.detach(bufnr)
   end
-  M.clear(bufnr)
-  pcall(api.nvim_del_augroup_by_id, state.augroup)
-  buffers[bufnr] = nil
 end
 
----@param bufnr integer
----@return assistant.Suggestion?
-function M.current(bufnr)
-  local state = buffers[bufnr]
-  local s = state and state.suggestion
-  if s and s:remainder() then
-    return s
-  end
-  return nil
-end
+--- The suggestion of `bufnr` while part of it is still to be typed or accepted.
+M.current = store.current
 
 --- Accept the current buffer's suggestion, or its next word or line. Returns false when none is shown.
 --- The text is inserted on the next tick, so this can run in an `<expr>` mapping.
 ---@param kind assistant.AcceptKind
 ---@return boolean
 function M.accept(kind)
-  local bufnr = api.nvim_get_current_buf()
-  local s = M.current(bufnr)
-  if not s then
-    return false
-  end
-  vim.schedule(function()
-    local state = buffers[bufnr]
-    if not state or state.suggestion ~= s then
-      return
-    end
-    if s:accept(kind) then
-      M.clear(bufnr) -- all of it is in: the next edit asks for a new suggestion
-    else
-      render(bufnr) -- the rest stays shown
-    end
+  return store.with_current(function(bufnr, s)
+    vim.schedule(function()
+      local state = store.get(bufnr)
+      if not state or state.suggestion ~= s then
+        return
+      end
+      if s:accept(kind) then
+        M.clear(bufnr) -- all of it is in: the next edit asks for a new suggestion
+      else
+        render(bufnr) -- the rest stays shown
+      end
+    end)
+    return true
   end)
-  return true
 end
 
 ---@return boolean
 function M.dismiss()
-  local bufnr = api.nvim_get_current_buf()
-  if not M.current(bufnr) then
-    return false
-  end
-  M.clear(bufnr)
-  return true
+  return store.with_current(function(bufnr)
+    M.clear(bufnr)
+    return true
+  end)
 end
 
 ---@param count integer
 ---@return boolean
 function M.cycle(count)
-  local bufnr = api.nvim_get_current_buf()
-  local s = M.current(bufnr)
-  if not (s and s:cycle(count)) then
-    return false
-  end
-  if not render(bufnr) then
-    M.clear(bufnr)
-  end
-  return true
+  return store.cycle(count, function(bufnr)
+    if not render(bufnr) then
+      M.clear(bufnr)
+    end
+  end)
 end
 
 --- Ask for a suggestion now (after `:Assistant toggle` turns ghost text back on).
 ---@param bufnr integer
 function M.refresh(bufnr)
-  if buffers[bufnr] then
+  if store.get(bufnr) then
     M.clear(bufnr)
     request(bufnr)
   end

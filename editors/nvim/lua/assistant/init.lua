@@ -3,8 +3,9 @@
 --- commands, and `:checkhealth assistant` when something does not work.
 ---
 --- Modules, one concern each: config (options), lsp (the server per workspace), completion + ghost (ghost
---- text drawn with extmarks, Neovim 0.10/0.11), native (Neovim 0.12's own inline completion), suggestion
---- (accepting, shared by both), telemetry, keymaps, status (statusline), commands (`:Assistant`), health.
+--- text drawn with extmarks, Neovim 0.10/0.11), native (Neovim 0.12's own inline completion), buffers
+--- (the per-buffer state of both), suggestion (accepting, shared by both), telemetry, keymaps, status
+--- (statusline), commands (`:Assistant`), health.
 
 local config = require("assistant.config")
 local ghost = require("assistant.ghost")

@@ -4,7 +4,9 @@
 --- clearing on mismatching typing), and accepts through `vim.lsp.inline_completion.get({ on_accept })`.
 ---
 --- Same interface as `assistant.completion`: attach, detach, current, accept, dismiss, cycle, clear, refresh.
+--- The per-buffer state and its bookkeeping are in `assistant.buffers`.
 
+local buffers = require("assistant.buffers")
 local config = require("assistant.config")
 local suggestion = require("assistant.suggestion")
 local text = require("assistant.text")
@@ -13,15 +15,10 @@ local api = vim.api
 
 local M = {}
 
----@type table<integer, {client_id: integer, augroup: integer, suggestion: assistant.Suggestion?}>
-local buffers = {}
+local store = buffers.new("native")
 
 ---@type table<integer, boolean> clients whose inlineCompletion answers are watched
 local watched = {}
-
-local function in_insert_mode()
-  return api.nvim_get_mode().mode:sub(1, 1) == "i"
-end
 
 --- Hide Neovim's ghost text in `bufnr` (and cancel its pending request). `get()` with an `on_accept` that
 --- inserts nothing is the public way to do that; it returns false when nothing was shown.
@@ -37,7 +34,7 @@ local function on_answer(client, err, result, ctx, params)
   if not bufnr or bufnr == 0 then
     bufnr = vim.uri_to_bufnr(params.textDocument.uri)
   end
-  local state = buffers[bufnr]
+  local state = store.get(bufnr)
   if not state or err then
     return
   end
@@ -46,7 +43,7 @@ local function on_answer(client, err, result, ctx, params)
   local position = { pos.line, text.byte_col(line, pos.character, client.offset_encoding or "utf-16") }
   local s = suggestion.new(bufnr, client, result, position)
   state.suggestion = s
-  if not s or not in_insert_mode() or api.nvim_get_current_buf() ~= bufnr then
+  if not s or not buffers.typing_in(bufnr) then
     return
   end
   if not s:remainder() then
@@ -87,19 +84,17 @@ function M.attach(bufnr, client_id)
     return
   end
   watch(client)
-  if not buffers[bufnr] then
-    local group = api.nvim_create_augroup("assistant.native." .. bufnr, { clear = true })
-    buffers[bufnr] = { client_id = client_id, augroup = group }
+  local group = store.attach(bufnr, client_id)
+  if group then
     api.nvim_create_autocmd({ "TextChangedI", "CursorMovedI" }, {
       group = group,
       buffer = bufnr,
       callback = function()
-        local state = buffers[bufnr]
+        local state = store.get(bufnr)
         if state and state.suggestion and not state.suggestion:remainder() then
           -- Typing that does not match the ghost text, or moving away from it, clears it at once (Neovim
           -- would keep showing it, where it was requested, until its next answer arrives).
-          state.suggestion = nil
-          hide(bufnr)
+          M.clear(bufnr)
         end
       end,
     })
@@ -107,91 +102,60 @@ function M.attach(bufnr, client_id)
       group = group,
       buffer = bufnr,
       callback = function()
-        if buffers[bufnr] then
-          buffers[bufnr].suggestion = nil
-        end
+        store.clear(bufnr)
       end,
     })
   end
-  buffers[bufnr].client_id = client_id
   M.refresh(bufnr)
 end
 
 ---@param bufnr integer
 function M.detach(bufnr)
-  local state = buffers[bufnr]
-  if not state then
-    return
-  end
-  buffers[bufnr] = nil
-  pcall(api.nvim_del_augroup_by_id, state.augroup)
-  if api.nvim_buf_is_valid(bufnr) then
+  if store.detach(bufnr) and api.nvim_buf_is_valid(bufnr) then
     vim.lsp.inline_completion.enable(false, { bufnr = bufnr })
   end
 end
 
----@param bufnr integer
----@return assistant.Suggestion?
-function M.current(bufnr)
-  local state = buffers[bufnr]
-  local s = state and state.suggestion
-  if s and s:remainder() then
-    return s
-  end
-  return nil
-end
+--- The suggestion of `bufnr` while part of it is still to be typed or accepted.
+M.current = store.current
 
 ---@param kind assistant.AcceptKind
 ---@return boolean
 function M.accept(kind)
-  local bufnr = api.nvim_get_current_buf()
-  local s = M.current(bufnr)
-  if not s then
-    return false
-  end
-  return vim.lsp.inline_completion.get({
-    bufnr = bufnr,
-    on_accept = function(item)
-      local state = buffers[bufnr]
-      if state then
-        state.suggestion = nil -- Neovim asks for the next suggestion itself
-      end
-      if type(item.insert_text) == "string" then
-        s:select_text(item.insert_text)
-      end
-      s:accept(kind)
-    end,
-  })
+  return store.with_current(function(bufnr, s)
+    return vim.lsp.inline_completion.get({
+      bufnr = bufnr,
+      on_accept = function(item)
+        store.clear(bufnr) -- Neovim asks for the next suggestion itself
+        if type(item.insert_text) == "string" then
+          s:select_text(item.insert_text)
+        end
+        s:accept(kind)
+      end,
+    })
+  end)
 end
 
 ---@return boolean
 function M.dismiss()
-  local bufnr = api.nvim_get_current_buf()
-  if not M.current(bufnr) then
-    return false
-  end
-  buffers[bufnr].suggestion = nil
-  return hide(bufnr)
+  return store.with_current(function(bufnr)
+    store.clear(bufnr)
+    return hide(bufnr)
+  end)
 end
 
 ---@param count integer
 ---@return boolean
 function M.cycle(count)
-  local bufnr = api.nvim_get_current_buf()
-  local s = M.current(bufnr)
-  if not (s and s:cycle(count)) then
-    return false
-  end
-  vim.lsp.inline_completion.select({ bufnr = bufnr, count = count })
-  s:report_shown()
-  return true
+  return store.cycle(count, function(bufnr, s)
+    vim.lsp.inline_completion.select({ bufnr = bufnr, count = count })
+    s:report_shown()
+  end)
 end
 
 ---@param bufnr integer
 function M.clear(bufnr)
-  local state = buffers[bufnr]
-  if state then
-    state.suggestion = nil
+  if store.clear(bufnr) then
     hide(bufnr)
   end
 end
@@ -199,7 +163,7 @@ end
 --- Turn Neovim's inline completion on or off in `bufnr` to match `enabled_in(bufnr)`.
 ---@param bufnr integer
 function M.refresh(bufnr)
-  if not buffers[bufnr] then
+  if not store.get(bufnr) then
     return
   end
   local on = config.enabled_in(bufnr)
