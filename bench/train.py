@@ -41,8 +41,8 @@ def rss_mib() -> float:
 def prepare_data(repo: Path, size: str, seq_len: int, out: Path) -> dict[str, int]:
     """Mine `repo`, train the tiny tokenizer, encode; save ids, labels and the tokenizer for the workers."""
     from assistant.config import Config
-    from trainer import tiny
     from trainer.mining.mine import mine
+    from trainer.training import tiny
     from trainer.training.encoding import encode_all
     from trainer.training.train import corpus_of
 
@@ -64,9 +64,10 @@ def worker(setup: str, data: Path, size: str, steps: int, batch: int, seq_len: i
 
     from assistant.config import TrainConfig
     from assistant.models import load_tokenizer
-    from trainer import tiny
+    from trainer.training import tiny
+    from trainer.training.batches import EncodedDataset, PackingCollator
     from trainer.training.model_setup import use_bf16
-    from trainer.training.runs import EncodedDataset, PackingCollator, WeightedTrainer
+    from trainer.training.trainer_setup import WeightedTrainer
 
     rows = json.loads((data / "rows.json").read_text())
     tokenizer = load_tokenizer(data / "tokenizer")
@@ -103,7 +104,7 @@ def worker(setup: str, data: Path, size: str, steps: int, batch: int, seq_len: i
     torch.manual_seed(0)
     before = rss_mib()
     started = time.perf_counter()
-    out = trainer.training.train()
+    out = trainer.train()
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"setup": setup, "seconds": seconds, "tokens": real_tokens, "slots": slots,

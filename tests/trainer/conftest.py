@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from trainer import tiny
+from trainer.training import tiny
 
 CODE = ["def add(a, b):\n    return a + b\n", "class Box:\n    def __init__(self, v):\n        self.v = v\n"] * 30
 

@@ -1,1 +1,2 @@
-"""Training: examples to token sequences, the model a run trains, the run itself, its progress and plots."""
+"""Training: examples to token sequences and batches, the model a run trains, the Trainer that trains it,
+the run dir, its time box, plan, progress and plots."""

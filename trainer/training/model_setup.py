@@ -17,7 +17,7 @@ from assistant.config import TrainConfig
 from assistant.errors import UserError
 from assistant.models import load_base, load_tokenizer, vocab_of
 from assistant.profiles import Profile, resolve_profile
-from trainer import tiny
+from trainer.training import tiny
 
 
 @dataclass

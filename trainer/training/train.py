@@ -26,17 +26,12 @@ from trainer.mining.git import Repo
 from trainer.mining.mine import load_or_mine
 from trainer.training.encoding import encode_all
 from trainer.training.model_setup import Prepared, check_base, prepare, use_bf16
+from trainer.training.plan import count_params, plan_table
 from trainer.training.plots import plot_loss
 from trainer.training.progress import GracefulStop, RichProgress, RunClock
-from trainer.training.runs import (
-    Run,
-    build_trainer,
-    count_params,
-    fit_time_box,
-    keep_schedule,
-    plan_table,
-    to_training_args,
-)
+from trainer.training.runs import Run
+from trainer.training.time_box import fit_time_box, keep_schedule
+from trainer.training.trainer_setup import build_trainer, to_training_args
 
 
 @dataclass
@@ -87,7 +82,7 @@ def train(repo_path: Path, cfg: Config, model_dir: Path | None = None, resume: b
     started = time.monotonic()
     how_to_resume = f"continue with `assistant train --repo {repo.root} --resume`"
     try:
-        result = trainer.training.train(resume_from_checkpoint=checkpoint)
+        result = trainer.train(resume_from_checkpoint=checkpoint)
     except KeyboardInterrupt:
         raise UserError(f"training aborted; {how_to_resume} (from the last interval checkpoint)") from None
     if stop.requested:
@@ -130,7 +125,7 @@ def prepare_or_reload(cfg: Config, train_ex: list[Example], run: Run) -> Prepare
     saved_tokenizer = run.dir / "tokenizer"
     if cfg.train.base == "tiny" and saved_tokenizer.is_dir():
         from assistant.models import load_tokenizer
-        from trainer import tiny
+        from trainer.training import tiny
 
         tokenizer = load_tokenizer(saved_tokenizer)
         model = tiny.build_model(cfg.train.tiny_size, tokenizer, seed=cfg.train.seed)

@@ -4,10 +4,10 @@ import torch
 
 from assistant.profiles import PROFILES
 from assistant.prompt import FimInput, render_prompt
-from trainer import tiny
 from trainer.mining.examples import Example
+from trainer.training import tiny
+from trainer.training.batches import PackingCollator, PaddingCollator
 from trainer.training.encoding import IGNORE, encode_example
-from trainer.training.runs import PackingCollator, PaddingCollator
 
 CORPUS = ["def add(a, b):\n    return a + b\n", "def sub(a, b):\n    return a - b\n"] * 20
 
@@ -76,7 +76,7 @@ def test_packing_uses_fewer_slots_than_padding() -> None:
 
 def test_labelled_head_gives_the_models_own_loss_and_gradients() -> None:
     """Logits only where labelled: the same loss and gradients as the full-logits loss, at a fraction of the cost."""
-    from trainer.training.runs import HEAD_STEP, LabelledHead
+    from trainer.training.labelled_head import HEAD_STEP, LabelledHead
 
     tok = make_tokenizer()
     model = tiny.build_model("nano", tok)
@@ -102,7 +102,7 @@ def test_labelled_head_gives_the_models_own_loss_and_gradients() -> None:
 
 
 def test_the_labelled_head_selects_a_multiple_of_its_step() -> None:
-    from trainer.training.runs import HEAD_STEP, next_labels, selected_positions
+    from trainer.training.labelled_head import HEAD_STEP, next_labels, selected_positions
 
     labels = torch.full((3, 200), IGNORE)
     labels[0, 50:60] = 1

@@ -1,4 +1,4 @@
-from trainer import tiny
+from trainer.training import tiny
 
 
 def test_tokenizer_has_the_special_tokens_and_round_trips_code() -> None:

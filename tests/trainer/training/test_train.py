@@ -16,8 +16,9 @@ from trainer.mining.examples import Example
 from trainer.training.encoding import encode_all
 from trainer.training.model_setup import prepare, resolve_method, to_bnb_config, to_lora_config
 from trainer.training.progress import RichProgress
-from trainer.training.runs import WeightedTrainer, build_trainer, fit_time_box, to_training_args
+from trainer.training.time_box import fit_time_box
 from trainer.training.train import train
+from trainer.training.trainer_setup import WeightedTrainer, build_trainer, to_training_args
 
 logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 QUIET = Console(file=open("/dev/null", "w"))  # noqa: SIM115 - lives as long as the test session
@@ -55,7 +56,7 @@ def test_lora_and_qlora_change_the_adapter_and_not_the_base(method: str, pretrai
     adapter_before = snapshot(model, trainable=True)
     base_before = {k: v.detach().clone() for k, v in model.state_dict().items() if "lora_" not in k}
     assert adapter_before and all("lora_" in k for k in adapter_before)
-    trainer.training.train()
+    trainer.train()
     adapter_after = snapshot(model, trainable=True)
     changed = [k for k in adapter_before if not torch.equal(adapter_before[k], adapter_after[k])]
     assert len(changed) == len(adapter_before), "every LoRA matrix should have moved"
@@ -72,7 +73,7 @@ def test_full_training_lowers_loss_on_a_repetitive_corpus(tmp_path: Path) -> Non
     cfg = TrainConfig(base="tiny", tiny_size="nano", batch_size=8, max_seq_len=256, learning_rate=3e-3)
     _, trainer = run_short(cfg, tmp_path, steps=30)
     progress = next(c for c in trainer.callback_handler.callbacks if isinstance(c, RichProgress))
-    trainer.training.train()
+    trainer.train()
     losses = [loss for _, loss in progress.train_loss]
     assert len(losses) >= 3
     assert losses[-1] < 0.7 * losses[0]
@@ -123,7 +124,7 @@ def test_the_time_box_shortens_the_schedule_so_that_it_completes(tmp_path: Path)
     assert note.startswith(f"cut from 150 to fit train.max_minutes = {boxed.max_minutes:g}")
     assert args.save_steps % args.eval_steps == 0
     assert args.save_steps == max(1, args.max_steps // 10)  # no validation slice: still ten checkpoints to resume from
-    trainer.training.train()
+    trainer.train()
     assert trainer.state.global_step == args.max_steps
     assert trainer.lr_scheduler.get_last_lr()[0] < 0.05 * args.learning_rate  # the cosine decay ran to its end
     asked, args = trainer_for(500)
@@ -132,7 +133,7 @@ def test_the_time_box_shortens_the_schedule_so_that_it_completes(tmp_path: Path)
 
 
 def test_the_time_box_leaves_room_for_the_validations() -> None:
-    from trainer.training.runs import steps_that_fit
+    from trainer.training.time_box import steps_that_fit
 
     cfg = TrainConfig(max_minutes=5, batch_size=4)
     alone = steps_that_fit(cfg, 0.3, n_val=0)
@@ -167,7 +168,7 @@ def test_train_writes_a_complete_model_dir_with_its_record(make_repo, tmp_path: 
 def test_a_resumed_run_keeps_the_schedule_its_checkpoint_had(tmp_path: Path) -> None:
     from transformers import TrainingArguments
 
-    from trainer.training.runs import keep_schedule
+    from trainer.training.time_box import keep_schedule
 
     checkpoint = tmp_path / "checkpoint-40"
     checkpoint.mkdir()
