@@ -44,15 +44,10 @@ class Completer:
     def __init__(self, backend: Backend, cfg: ServerConfig) -> None:
         self.backend = backend
         self.profile = backend.profile
-        self.cfg = _within_trained_context(cfg, getattr(backend, "trained_context", None))
+        self.cfg = _within_trained_context(cfg, backend.trained_context)
         # Sampling is meant to vary; a cache would freeze it.
         self.cache = ResultCache() if cfg.result_cache and cfg.temperature == 0 else None
-        set_prompt_cache = getattr(backend, "set_prompt_cache", None)  # optional: engines with KV reuse
-        if callable(set_prompt_cache):
-            set_prompt_cache(cfg.kv_reuse)
-        set_drafting = getattr(backend, "set_drafting", None)  # optional: engines with speculative decoding
-        if callable(set_drafting):
-            set_drafting(cfg.draft_tokens)
+        backend.configure(kv_reuse=cfg.kv_reuse, draft_tokens=cfg.draft_tokens)
 
     def complete(self, req: CompletionRequest, cancel: CancelToken | None = None,
                  max_new_tokens: int | None = None) -> Completion:
@@ -89,11 +84,11 @@ class Completer:
         return Completion(postprocess(gen.text, prepared.context), gen, prepared.context)
 
 
-def _within_trained_context(cfg: ServerConfig, trained: object) -> ServerConfig:
-    """`cfg` with the context budget cut to what a model trained from scratch has seen (optional backend
-    attribute `trained_context`), leaving room for the completion as the trainer leaves room for the middle.
+def _within_trained_context(cfg: ServerConfig, trained: int | None) -> ServerConfig:
+    """`cfg` with the context budget cut to what a model trained from scratch has seen (`Backend.trained_context`),
+    leaving room for the completion as the trainer leaves room for the middle.
     Past its training length a small model's positions are noise, and so are its completions."""
-    if not isinstance(trained, int) or trained <= 0:
+    if trained is None or trained <= 0:
         return cfg
     limit = max(64, trained - cfg.max_new_tokens - 16)
     return dataclasses.replace(cfg, context_tokens=limit) if limit < cfg.context_tokens else cfg

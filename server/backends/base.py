@@ -3,6 +3,10 @@
 A backend streams text pieces for a prompt (`stream`). `generate` turns a stream into a finished
 `Generation`: it applies stop strings, the request's deadline and cancellation between tokens, the same
 way for every engine. Closing the stream (the generator) is how a backend learns to stop early.
+
+What an engine can do beyond streaming (KV reuse, speculative decoding) it declares in `capabilities`; every
+engine implements the whole Protocol, and one without a feature ignores its setting in `configure` and
+counts 0 for it in `last_counts`.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from assistant.profiles import Profile
 def trained_context(manifest: Any) -> int | None:
     """`train.max_seq_len` of a model trained in full here (tiny), or None (a pretrained base, or unknown).
 
-    Past it a model trained from scratch has never seen a position; every engine exposes it as its optional
-    `trained_context`, and the pipeline keeps prompts within it, so all engines see the same prompt.
+    Past it a model trained from scratch has never seen a position; every engine exposes it as
+    `Backend.trained_context`, and the pipeline keeps prompts within it, so all engines see the same prompt.
     """
     if manifest is None or manifest.kind != "full":
         return None
@@ -65,6 +69,28 @@ class Generation:
     seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can do beyond streaming text; fixed per engine. Off: the setting is ignored, its counts are 0."""
+
+    kv_reuse: bool = False
+    """Keeps the last prompt's KV cache and computes only what follows the common prefix (`server.kv_reuse`)."""
+    drafting: bool = False
+    """Speculative decoding with drafts from earlier completions (`server.draft_tokens`)."""
+
+
+@dataclass(frozen=True)
+class GenerationCounts:
+    """What the last generation saved, for telemetry."""
+
+    reused_tokens: int = 0
+    """Prompt tokens taken from the kept KV cache instead of computed."""
+    drafted_tokens: int = 0
+    """Draft tokens proposed to the model."""
+    accepted_draft_tokens: int = 0
+    """Draft tokens the model agreed with (kept without a forward pass of their own)."""
+
+
 class Backend(Protocol):
     """An engine that runs a model: transformers (+peft), llama.cpp, or an OpenAI-compatible server."""
 
@@ -72,6 +98,15 @@ class Backend(Protocol):
     """What the status line and telemetry call the model."""
     profile: Profile
     """The prompt profile the model was trained with."""
+    capabilities: Capabilities
+    """What this engine can do beyond streaming; telemetry reports counts only for these."""
+    trained_context: int | None
+    """Longest sequence a model trained from scratch has seen (`trained_context(manifest)`); the pipeline keeps
+    prompts within it. None: a pretrained base, or unknown."""
+
+    def configure(self, kv_reuse: bool, draft_tokens: int) -> None:
+        """Apply `server.kv_reuse` and `server.draft_tokens` (0: no drafting); what the engine cannot do is ignored."""
+        ...
 
     def count_tokens(self, text: str) -> int:
         """How many tokens `text` is for this model (context budgets are in tokens)."""
@@ -79,6 +114,10 @@ class Backend(Protocol):
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
         """Text pieces as they are generated; stops at the model's end token or `max_new_tokens`."""
+        ...
+
+    def last_counts(self) -> GenerationCounts:
+        """What the generation `stream` ran last saved (0 for what the engine cannot do)."""
         ...
 
 

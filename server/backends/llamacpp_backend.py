@@ -24,7 +24,7 @@ from assistant.errors import UserError
 from assistant.llama import open_llama
 from assistant.modeldir import read_manifest
 from assistant.profiles import Profile, get_profile, resolve_profile
-from server.backends.base import GenerationRequest, trained_context
+from server.backends.base import Capabilities, GenerationCounts, GenerationRequest, trained_context
 
 
 def choose_gguf(model_dir: Path, entries: list[dict[str, Any]], setting: str) -> tuple[Path, Path | None, str]:
@@ -81,6 +81,8 @@ def _vocab(llm: Any) -> set[str]:
 
 
 class LlamaCppBackend:
+    capabilities = Capabilities(kv_reuse=True)
+
     def __init__(self, llm: Any, profile: Profile, name: str) -> None:
         import llama_cpp
 
@@ -97,6 +99,9 @@ class LlamaCppBackend:
         self.trained_context: int | None = None
         self.reused_tokens = 0
         """Prompt tokens the last generation took from the kept KV cache instead of evaluating them."""
+
+    def configure(self, kv_reuse: bool, draft_tokens: int) -> None:
+        self.set_prompt_cache(kv_reuse)  # no speculative decoding in this engine: `draft_tokens` does not apply
 
     def set_prompt_cache(self, enabled: bool) -> None:
         """Reuse (or not) the KV cache of the previous prompt's common prefix (`server.kv_reuse`)."""
@@ -119,6 +124,9 @@ class LlamaCppBackend:
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)) if text else 0
+
+    def last_counts(self) -> GenerationCounts:
+        return GenerationCounts(reused_tokens=self.reused_tokens)
 
     def encode(self, prompt: str) -> list[int]:
         return list(self.llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True))

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from assistant.config import ServerConfig
 from assistant.errors import UserError
 from assistant.profiles import Profile, get_profile, resolve_profile
-from server.backends.base import GenerationRequest, trained_context
+from server.backends.base import Capabilities, GenerationCounts, GenerationRequest, trained_context
 
 log = logging.getLogger("assistant.openai")
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
@@ -36,6 +36,9 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 class OpenAIBackend:
+    capabilities = Capabilities()
+    """The remote server keeps (or not) its own KV cache; nothing here can switch it or see what it saved."""
+
     def __init__(self, cfg: ServerConfig, profile: Profile, tokenizer: Any | None, name_hint: str = "") -> None:
         self.url = cfg.openai_url.rstrip("/")
         self.timeout = cfg.openai_timeout_s
@@ -64,6 +67,12 @@ class OpenAIBackend:
         if not data:
             raise UserError(f"the server at {self.url} lists no models; set server.openai_model")
         return str(data[0]["id"])
+
+    def configure(self, kv_reuse: bool, draft_tokens: int) -> None:
+        """Nothing to configure: see `capabilities`."""
+
+    def last_counts(self) -> GenerationCounts:
+        return GenerationCounts()
 
     def count_tokens(self, text: str) -> int:
         if not text:

@@ -27,11 +27,13 @@ from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
 from assistant.config import SMALL_MODEL_PARAMETERS
 from assistant.models import Loaded
-from server.backends.base import GenerationRequest, trained_context
+from server.backends.base import Capabilities, GenerationCounts, GenerationRequest, trained_context
 from server.drafts import Drafts
 
 
 class TransformersBackend:
+    capabilities = Capabilities(kv_reuse=True, drafting=True)
+
     def __init__(self, loaded: Loaded, threads: int = 0) -> None:
         if threads == 0 and sum(p.numel() for p in loaded.model.parameters()) < SMALL_MODEL_PARAMETERS:
             threads = 1
@@ -70,6 +72,10 @@ class TransformersBackend:
                 ids.add(vocab[token])
         return ids
 
+    def configure(self, kv_reuse: bool, draft_tokens: int) -> None:
+        self.set_prompt_cache(kv_reuse)
+        self.set_drafting(draft_tokens)
+
     def set_prompt_cache(self, enabled: bool) -> None:
         """Keep (or stop keeping) the last prompt's KV cache for the next prompt's common prefix."""
         with self._lock:
@@ -83,6 +89,9 @@ class TransformersBackend:
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.tokenize(text)) if text else 0
+
+    def last_counts(self) -> GenerationCounts:
+        return GenerationCounts(self.reused_tokens, self.drafted_tokens, self.accepted_draft_tokens)
 
     def encode(self, prompt: str) -> list[int]:
         return list(self.tokenizer(prompt, add_special_tokens=True)["input_ids"])

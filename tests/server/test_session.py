@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from assistant.profiles import get_profile
-from server.backends.base import GenerationRequest
+from server.backends.base import Capabilities, GenerationCounts, GenerationRequest
 from server.context import CompletionRequest
 from server.session import Session
 from server.telemetry import read_events
@@ -29,6 +29,8 @@ class ScriptedModel:
 
     name = "scripted"
     profile = get_profile("tiny")
+    capabilities = Capabilities()
+    trained_context: int | None = None
 
     def __init__(self, answer: str = "result = x * 2\n    return result", delay: float = 0.0) -> None:
         self.answer = answer
@@ -37,8 +39,14 @@ class ScriptedModel:
         self.pieces_written: list[int] = []
         self.lock = threading.Lock()
 
+    def configure(self, kv_reuse: bool, draft_tokens: int) -> None:
+        pass
+
     def count_tokens(self, text: str) -> int:
         return len(text.split())
+
+    def last_counts(self) -> GenerationCounts:
+        return GenerationCounts()
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
         with self.lock:
