@@ -40,6 +40,11 @@ class Manifest:
     """'adapter' (PEFT adapter over `base`) or 'full' (complete weights in weights/)."""
     format_version: int = FORMAT_VERSION
     base_revision: str = ""
+    base_source: dict[str, Any] = field(default_factory=dict)
+    """Where the base came from (`assistant.bases.describe_base`): kind (hub, directory, gguf, ollama, tiny),
+    and for a GGUF or an Ollama model the file and its SHA-256, so serve and export find the same base again."""
+    added_tokens: list[str] = field(default_factory=list)
+    """Special tokens training added to the base's tokenizer (the generic profile's); tokenizer/ has them."""
     adapter: str | None = None
     weights: str | None = None
     tokenizer: str | None = None

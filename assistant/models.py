@@ -14,9 +14,10 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
+from assistant.bases import local_base
 from assistant.errors import UserError
 from assistant.modeldir import Manifest, read_manifest
-from assistant.profiles import Profile, get_profile, resolve_profile
+from assistant.profiles import LEFT_TO_RIGHT, Profile, get_profile, resolve_profile
 
 
 @dataclass
@@ -43,8 +44,10 @@ def _offline_hint(base: str) -> str:
 
 
 def load_tokenizer(source: str | Path) -> Any:
+    """The tokenizer of a base (any kind `assistant.bases` knows) or of a model dir's tokenizer/."""
+    source = local_base(str(source))
     try:
-        tok = AutoTokenizer.from_pretrained(str(source))
+        tok = AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError, json.JSONDecodeError) as e:
         raise UserError(_offline_hint(str(source)) + f" ({type(e).__name__})") from e
     if tok.pad_token is None:
@@ -53,7 +56,8 @@ def load_tokenizer(source: str | Path) -> Any:
 
 
 def load_base(base: str, dtype: torch.dtype = torch.float32, quantization_config: Any = None) -> PreTrainedModel:
-    """A pretrained causal LM by HF id or path, loaded from this machine only when offline."""
+    """A pretrained causal LM by HF id, path, GGUF file or Ollama name, loaded from this machine only when offline."""
+    base = local_base(base)
     kwargs: dict[str, Any] = {"dtype": dtype}
     if quantization_config is not None:
         kwargs["quantization_config"] = quantization_config
@@ -78,12 +82,21 @@ def load_model_dir(model_dir: Path, profile_setting: str = "auto") -> Loaded:
             raise UserError(f"{weights} is corrupt ({type(e).__name__}); retrain with `assistant train`") from e
         tokenizer = load_tokenizer(tok_dir or weights)
     else:
-        model = _with_adapter(load_base(manifest.base), model_dir / (manifest.adapter or "adapter"))
         tokenizer = load_tokenizer(tok_dir or manifest.base)
+        model = _with_adapter(_fitted(load_base(manifest.base), tokenizer), model_dir / (manifest.adapter or "adapter"))
     model.eval()
     profile = (get_profile(manifest.profile) if profile_setting == "auto"
                else resolve_profile(profile_setting, vocab_of(tokenizer), manifest.base))
     return Loaded(model, tokenizer, profile, manifest, name=f"{manifest.base} + {model_dir}")
+
+
+def _fitted(model: PreTrainedModel, tokenizer: Any) -> PreTrainedModel:
+    """The base with embedding rows for every token of the tuned tokenizer (training added the generic profile's;
+    their trained values come with the adapter)."""
+    weight = model.get_input_embeddings().weight
+    if isinstance(weight, torch.Tensor) and len(tokenizer) > weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    return model
 
 
 def _with_adapter(model: PreTrainedModel, adapter_dir: Path) -> PreTrainedModel:
@@ -104,4 +117,5 @@ def load_base_for_inference(base: str, profile_setting: str = "auto") -> Loaded:
     tokenizer = load_tokenizer(base)
     model = load_base(base)
     model.eval()
-    return Loaded(model, tokenizer, resolve_profile(profile_setting, vocab_of(tokenizer), base), name=base)
+    profile = resolve_profile(profile_setting, vocab_of(tokenizer), base, fallback=LEFT_TO_RIGHT)
+    return Loaded(model, tokenizer, profile, name=base)

@@ -61,3 +61,16 @@ def pattern_module(i: int) -> str:
         lines += [f"@register('{name}')", f"def {name}(request):", f"    value = request.get('{name}')",
                   "    if value is None:", "        return None", "    return value * 2", ""]
     return "\n".join(lines) + "\n"
+
+
+def fim_examples(n: int = 48) -> list:
+    """`n` training examples cut from one handlers module: the same middle at different places."""
+    from trainer.mining.examples import Example
+
+    text = pattern_module(0)
+    out = []
+    for i in range(n):
+        cut = text.index("    return value * 2", (i * 97) % (len(text) - 200))
+        out.append(Example(path="h.py", language="python", prefix=text[:cut], middle="    return value * 2\n",
+                           suffix=text[cut + 21:], kind="hunk", weight=1.0))
+    return out

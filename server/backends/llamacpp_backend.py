@@ -23,7 +23,7 @@ from assistant.config import ServerConfig
 from assistant.errors import UserError
 from assistant.llama import open_llama
 from assistant.modeldir import read_manifest
-from assistant.profiles import Profile, get_profile, resolve_profile
+from assistant.profiles import LEFT_TO_RIGHT, Profile, get_profile, resolve_profile
 from server.backends.base import Capabilities, GenerationCounts, GenerationRequest, trained_context
 
 
@@ -67,7 +67,7 @@ def load_llamacpp(cfg: ServerConfig, model_dir: Path | None) -> LlamaCppBackend:
         return backend
     if cfg.base.endswith(".gguf"):
         llm = open_llama(Path(cfg.base).expanduser(), context_window(cfg), None, cfg.threads)
-        profile = resolve_profile(cfg.profile, _vocab(llm), cfg.base)
+        profile = resolve_profile(cfg.profile, _vocab(llm), cfg.base, fallback=LEFT_TO_RIGHT)
         return LlamaCppBackend(llm, profile, cfg.base)
     raise UserError(f"no GGUF to serve: {model_dir or 'this workspace'} has no model dir and server.base is not a "
                     ".gguf file; run `assistant train` and `assistant export`, or set server.base")

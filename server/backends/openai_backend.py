@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from assistant.config import ServerConfig
 from assistant.errors import UserError
-from assistant.profiles import Profile, get_profile, resolve_profile
+from assistant.profiles import LEFT_TO_RIGHT, Profile, get_profile, resolve_profile
 from server.backends.base import Capabilities, GenerationCounts, GenerationRequest, trained_context
 
 log = logging.getLogger("assistant.openai")
@@ -156,7 +156,8 @@ def load_openai(cfg: ServerConfig, model_dir: Path | None) -> OpenAIBackend:
         return backend
     if cfg.base:
         tokenizer = load_tokenizer(cfg.base)
-        return OpenAIBackend(cfg, resolve_profile(cfg.profile, vocab_of(tokenizer), cfg.base), tokenizer)
+        profile = resolve_profile(cfg.profile, vocab_of(tokenizer), cfg.base, fallback=LEFT_TO_RIGHT)
+        return OpenAIBackend(cfg, profile, tokenizer)
     if cfg.profile != "auto":
         return OpenAIBackend(cfg, get_profile(cfg.profile), None)
     raise UserError("the openai backend needs a prompt profile: train a model dir here, set server.base to the "

@@ -94,7 +94,12 @@ class TransformersBackend:
         return GenerationCounts(self.reused_tokens, self.drafted_tokens, self.accepted_draft_tokens)
 
     def encode(self, prompt: str) -> list[int]:
-        return list(self.tokenizer(prompt, add_special_tokens=True)["input_ids"])
+        ids = list(self.tokenizer(prompt, add_special_tokens=True)["input_ids"])
+        if not ids:  # a left-to-right prompt at the top of a file: start as a new document does
+            start = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None \
+                else self.tokenizer.eos_token_id
+            ids = [start] if start is not None else []
+        return ids
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
         with self._lock, torch.inference_mode():

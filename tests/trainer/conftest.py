@@ -20,3 +20,25 @@ def pretrained_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model.save_pretrained(str(path))
     tok.save_pretrained(str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def plain_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A nano Llama whose tokenizer has no FIM token (like SmolLM2, Llama or GPT-2), tied embeddings."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    path = tmp_path_factory.mktemp("plain") / "plain-base"
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(CODE, trainers.BpeTrainer(vocab_size=400, min_frequency=2, special_tokens=[tiny.EOS],
+                                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                                      show_progress=False))
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=tiny.EOS, clean_up_tokenization_spaces=False)
+    model = tiny.build_model("nano", tok, seed=2)
+    model.config.tie_word_embeddings = True
+    model.tie_weights()
+    model.save_pretrained(str(path))
+    tok.save_pretrained(str(path))
+    return path

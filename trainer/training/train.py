@@ -18,6 +18,7 @@ from typing import Any
 from rich.console import Console
 
 from assistant import __version__, workspace
+from assistant.bases import describe_base
 from assistant.config import Config, to_dict
 from assistant.errors import UserError
 from assistant.modeldir import Manifest, staged_dir
@@ -152,8 +153,10 @@ def publish(model_dir: Path, prepared: Prepared, cfg: Config, summary: dict[str,
         if prepared.method == "full":
             model.save_pretrained(str(tmp / "weights"), safe_serialization=True)
         else:
-            model.save_pretrained(str(tmp / "adapter"), safe_serialization=True)
-        if prepared.built_here:
+            # Rows for added tokens come with the adapter (trainable tokens); the resized embedding is not saved
+            # whole: loading resizes the base the same way (`assistant.models`).
+            model.save_pretrained(str(tmp / "adapter"), safe_serialization=True, save_embedding_layers=False)
+        if prepared.tokenizer_changed:
             prepared.tokenizer.save_pretrained(str(tmp / "tokenizer"))
         plot_loss(progress.train_loss, progress.val_loss, tmp / "loss.png")
         stats = data_meta.get("stats", {})
@@ -163,7 +166,9 @@ def publish(model_dir: Path, prepared: Prepared, cfg: Config, summary: dict[str,
             kind="full" if prepared.method == "full" else "adapter",
             adapter=None if prepared.method == "full" else "adapter",
             weights="weights" if prepared.method == "full" else None,
-            tokenizer="tokenizer" if prepared.built_here else None,
+            tokenizer="tokenizer" if prepared.tokenizer_changed else None,
+            base_source=describe_base(cfg.train.base),
+            added_tokens=prepared.tokenizer.convert_ids_to_tokens(prepared.added_tokens),
             trained_on={
                 "repo": data_meta.get("repo", ""),
                 "head": data_meta.get("head", ""),

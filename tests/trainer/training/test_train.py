@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import GitRepo, pattern_module
+from helpers import fim_examples as examples
 from rich.console import Console
 
 from assistant.config import Config, TrainConfig
-from trainer.mining.examples import Example
 from trainer.training.encoding import encode_all
 from trainer.training.model_setup import prepare, resolve_method, to_bnb_config, to_lora_config
 from trainer.training.progress import RichProgress
@@ -24,14 +24,6 @@ logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 QUIET = Console(file=open("/dev/null", "w"))  # noqa: SIM115 - lives as long as the test session
 
 
-def examples(n: int = 48) -> list[Example]:
-    text = pattern_module(0)
-    out = []
-    for i in range(n):
-        cut = text.index("    return value * 2", (i * 97) % (len(text) - 200))
-        out.append(Example(path="h.py", language="python", prefix=text[:cut], middle="    return value * 2\n",
-                           suffix=text[cut + 21:], kind="hunk", weight=1.0))
-    return out
 
 
 def run_short(cfg: TrainConfig, tmp_path: Path, steps: int = 4):
