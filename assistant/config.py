@@ -65,11 +65,13 @@ class MineConfig:
 
 @dataclass
 class TrainConfig:
-    base: str = opt("tiny", "Base model: 'tiny' (built here from scratch), a Hugging Face id, or a local path.")
+    base: str = opt("tiny", "Base model: 'tiny' (built here from scratch), a Hugging Face id or directory, a .gguf "
+                            "file (dequantized once, cached), or an Ollama model (ollama:NAME[:TAG]).")
     tiny_size: str = opt("small", "Size of the tiny base.", choices=("nano", "micro", "small", "base"))
     method: str = opt("auto", "Training method; auto: full for tiny, qlora on CUDA, lora otherwise.",
                       choices=("auto", "full", "lora", "qlora"))
-    profile: str = opt("auto", "Prompt profile (FIM template); auto: detected from the base's tokenizer.")
+    profile: str = opt("auto", "Prompt profile (FIM template); auto: the base's family when the tokenizer has each of "
+                               "its FIM tokens, else generic (FIM tokens added and trained).")
     epochs: float = opt(3.0, "Passes over the training examples.", min=0.01)
     max_steps: int = opt(0, "Stop after this many optimizer steps; 0: run the epochs.", min=0)
     max_minutes: float = opt(5.0, "Time box: the schedule is shortened to fit this many minutes (step time "

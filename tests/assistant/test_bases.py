@@ -80,5 +80,5 @@ def test_an_ollama_model_is_read_from_its_store(nano_gguf, tmp_path: Path, monke
 
 
 def test_a_missing_gguf_file_is_one_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="does not exist; pass the path of a .gguf file"):
+    with pytest.raises(UserError, match=r"does not exist; pass the path of a \.gguf file"):
         local_base(str(tmp_path / "nowhere.gguf"))

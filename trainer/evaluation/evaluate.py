@@ -1,16 +1,19 @@
 """Evaluation: does the tuned model complete this repository's newest code better than its base?
 
-Run it with `assistant eval --repo . [--model-dir DIR] [--limit N]` (and it runs at the end of
-`assistant train`). Every held-out example (from the newest commits, never trained on) is completed by
-the base and by the tuned model through the server's own pipeline (same prompts, greedy decoding, same
-postprocessing), scored against what the author wrote, and the paired differences get bootstrap
-confidence intervals. `trainer.evaluation.report` writes the report files.
+Run it with `assistant eval --repo . [--model-dir DIR] [--limit N] [--languages python,go]` (and it runs at
+the end of `assistant train`). Every held-out example (from the newest commits, never trained on) is
+completed by the base and by the tuned model through the server's own pipeline (same prompts, greedy
+decoding, same postprocessing), scored against what the author wrote, and the paired differences get
+bootstrap confidence intervals, overall and for each language. `trainer.evaluation.report` writes the
+report files.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from assistant.errors import UserError
 from assistant.modeldir import Manifest, read_manifest
 from assistant.models import Loaded, load_base_for_inference, load_model_dir, load_tokenizer
 from assistant.numbers import percentile
+from assistant.profiles import LEFT_TO_RIGHT, get_profile
 from server.backends.transformers_backend import TransformersBackend
 from server.context import CompletionRequest
 from server.pipeline import Completer
@@ -44,6 +48,11 @@ class ModelRun:
         out["latency_p95_s"] = percentile(self.latencies, 95) or 0.0
         return out
 
+    def pick(self, indices: Sequence[int]) -> ModelRun:
+        """The same run, on some of its examples only."""
+        return ModelRun(self.name, [self.predictions[i] for i in indices], [self.latencies[i] for i in indices],
+                        [self.scores[i] for i in indices])
+
 
 @dataclass
 class EvalResult:
@@ -51,9 +60,16 @@ class EvalResult:
     base: ModelRun
     tuned: ModelRun
     deltas: dict[str, Interval]
+    by_language: dict[str, EvalResult] = field(default_factory=dict)
+    """The same comparison for each language's examples alone, most examples first."""
 
     def summary(self) -> dict[str, Any]:
-        """What model.json records and the server and editors show."""
+        """What model.json records and the server and editors show: the scores, then per language."""
+        return {**self.scores(), "models": {"base": self.base.name, "tuned": self.tuned.name},
+                "by_language": {lang: r.scores() for lang, r in self.by_language.items()}}
+
+    def scores(self) -> dict[str, Any]:
+        """Example count, each model's metrics, the differences with their intervals, and the verdict."""
         refs = [ex.middle for ex in self.examples]
         base, tuned = self.base.summary(refs), self.tuned.summary(refs)
         return {
@@ -61,17 +77,33 @@ class EvalResult:
             "base": {k: round(v, 4) for k, v in base.items()},
             "tuned": {k: round(v, 4) for k, v in tuned.items()},
             "delta": {m: {k: round(v, 4) for k, v in ci.as_dict().items()} for m, ci in self.deltas.items()},
-            "verdict": verdict(self.deltas["edit_similarity"]),
+            "verdict": verdict(self.deltas["edit_similarity"], len(self.examples)),
         }
 
 
-def verdict(edit: Interval) -> str:
-    """'better', 'worse' or 'no clear difference', by the 95% interval of the edit-similarity delta."""
+def verdict(edit: Interval, examples: int) -> str:
+    """'better', 'worse' or 'no clear difference', by the 95% interval of the edit-similarity delta (one
+    example has no spread, so its zero-width interval proves nothing)."""
+    if examples < 2:
+        return "no clear difference"
     if edit.low > 0:
         return "better"
     if edit.high < 0:
         return "worse"
     return "no clear difference"
+
+
+def only_languages(examples: list[Example], languages: Sequence[str]) -> list[Example]:
+    """The examples in these languages (all of them when none is named); a UserError naming the languages
+    present when none matches."""
+    wanted = {name.strip().lower() for name in languages if name.strip()}
+    if not wanted:
+        return list(examples)
+    chosen = [ex for ex in examples if ex.language in wanted]
+    if not chosen:
+        present = ", ".join(f"{lang} ({n})" for lang, n in Counter(ex.language for ex in examples).most_common())
+        raise UserError(f"no held-out example in {', '.join(sorted(wanted))}; the held-out commits have: {present}")
+    return chosen
 
 
 def choose(examples: list[Example], limit: int) -> list[Example]:
@@ -100,6 +132,11 @@ def load_pair(model_dir: Path, server: ServerConfig) -> tuple[Completer, Complet
 def base_of(manifest: Manifest, model_dir: Path, tuned: Loaded) -> Loaded:
     """The untrained starting point: the pretrained base, or tiny's random initialisation (same seed)."""
     if manifest.kind == "adapter":
+        if get_profile(manifest.profile).adds_tokens:
+            # FIM tokens the base never saw would be noise to it: it is judged as it can honestly be used.
+            base = load_base_for_inference(manifest.base, LEFT_TO_RIGHT.name)
+            base.name = f"{manifest.base} (base, left-to-right: the prefix alone)"
+            return base
         base = load_base_for_inference(manifest.base, manifest.profile)
         base.name = f"{manifest.base} (base)"
         return base
@@ -130,18 +167,35 @@ def run_model(completer: Completer, examples: list[Example], progress: Progress,
     return run
 
 
-def evaluate(examples: list[Example], model_dir: Path, cfg: Config, console: Console) -> EvalResult:
+def compare(examples: list[Example], base: ModelRun, tuned: ModelRun, resamples: int,
+            by_language: bool = True) -> EvalResult:
+    """Base against tuned on the same examples: paired differences with bootstrap intervals, for all the
+    examples and (unless `by_language` is False) for each language's alone."""
+    deltas = {m: paired_bootstrap([s[m] for s in base.scores], [s[m] for s in tuned.scores], resamples=resamples)
+              for m in METRICS}
+    deltas["latency_s"] = paired_bootstrap(base.latencies, tuned.latencies, resamples=resamples)
+    result = EvalResult(examples, base, tuned, deltas)
+    if by_language:
+        groups: dict[str, list[int]] = {}
+        for i, ex in enumerate(examples):
+            groups.setdefault(ex.language, []).append(i)
+        for lang, idx in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0])):
+            picked = [examples[i] for i in idx]
+            result.by_language[lang] = compare(picked, base.pick(idx), tuned.pick(idx), resamples, by_language=False)
+    return result
+
+
+def evaluate(examples: list[Example], model_dir: Path, cfg: Config, console: Console,
+             languages: Sequence[str] = ()) -> EvalResult:
+    """Complete the held-out examples (of `languages` only, when named) with base and tuned, and compare."""
     if not examples:
         raise UserError("no held-out examples to evaluate on: the history is too short to hold commits out "
                         "(see mine.holdout_fraction / mine.holdout_min_commits)")
-    chosen = choose(examples, cfg.eval.limit)
+    chosen = choose(only_languages(examples, languages), cfg.eval.limit)
     base, tuned, _ = load_pair(model_dir, eval_server_config(cfg))
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=console) as progress:
         base_run = run_model(base, chosen, progress, "eval base ")
         tuned_run = run_model(tuned, chosen, progress, "eval tuned")
-    deltas = {m: paired_bootstrap([s[m] for s in base_run.scores], [s[m] for s in tuned_run.scores],
-                                  resamples=cfg.eval.bootstrap) for m in METRICS}
-    deltas["latency_s"] = paired_bootstrap(base_run.latencies, tuned_run.latencies, resamples=cfg.eval.bootstrap)
-    return EvalResult(chosen, base_run, tuned_run, deltas)
+    return compare(chosen, base_run, tuned_run, cfg.eval.bootstrap)

@@ -1,5 +1,8 @@
 """The evaluation report: a terminal table, eval/report.json, eval/report.md and eval/comparison.png.
 
+Each gives every metric overall, then by language with each language's count of examples (the terminal
+only when there are several languages: with one, it is the overall table again).
+
 The eval dir is published atomically, then the summary goes into model.json (atomically too) so the
 server and the editors can show it.
 """
@@ -15,6 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from rich.console import Group, RenderableType
 from rich.table import Table
 
 from assistant.modeldir import read_manifest, staged_dir, write_manifest
@@ -25,21 +29,53 @@ LABELS = {"exact_match": "exact match", "first_line_match": "first line", "edit_
           "chrf": "chrF", "bleu": "BLEU"}
 
 
-def table(result: EvalResult) -> Table:
+def metric_rows(s: dict[str, Any], colour: bool = False) -> list[tuple[str, str, str, str]]:
+    """(metric, base, tuned, tuned - base with its 95% interval) for a summary or one language's part of it."""
+    rows = []
+    for m in METRICS:
+        rows.append((LABELS[m], f"{s['base'][m]:.3f}", f"{s['tuned'][m]:.3f}",
+                     difference(s["delta"][m], s["heldout_examples"], colour)))
+    for key, label in (("corpus_chrf", "corpus chrF"), ("corpus_bleu", "corpus BLEU")):
+        rows.append((label, f"{s['base'][key]:.3f}", f"{s['tuned'][key]:.3f}", ""))
+    for key, label in (("latency_mean_s", "latency mean"), ("latency_p95_s", "latency p95")):
+        rows.append((label, f"{s['base'][key] * 1000:.0f} ms", f"{s['tuned'][key] * 1000:.0f} ms", ""))
+    return rows
+
+
+def difference(d: dict[str, float], examples: int, colour: bool = False) -> str:
+    """`+0.120 (+0.050 .. +0.190)`; green or red (rich markup) when the interval excludes zero."""
+    if examples < 2:  # one example has no spread: its zero-width interval would look like certainty
+        return f"{d['mean']:+.3f} (1 example: no interval)"
+    text = f"{d['mean']:+.3f} ({d['low']:+.3f} .. {d['high']:+.3f})"
+    shade = "green" if d["low"] > 0 else "red" if d["high"] < 0 else ""
+    return f"[{shade}]{text}[/]" if colour and shade else text
+
+
+def counts(s: dict[str, Any]) -> str:
+    """`python 12, go 3`: the examples of each language."""
+    return ", ".join(f"{lang} {part['heldout_examples']}" for lang, part in s["by_language"].items())
+
+
+def table(result: EvalResult) -> RenderableType:
+    """Every metric overall, then (with several languages) by language."""
     s = result.summary()
-    t = Table(title=f"held-out commits: {s['heldout_examples']} completions, base vs tuned")
+    t = Table(title=f"held-out commits: {s['heldout_examples']} completions, base vs tuned",
+              caption=f"examples by language: {counts(s)}" if s["by_language"] else None)
     for col in ("metric", "base", "tuned", "tuned - base (95% CI)"):
         t.add_column(col, justify="right" if col != "metric" else "left")
-    for m in METRICS:
-        d = s["delta"][m]
-        colour = "green" if d["low"] > 0 else "red" if d["high"] < 0 else "white"
-        t.add_row(LABELS[m], f"{s['base'][m]:.3f}", f"{s['tuned'][m]:.3f}",
-                  f"[{colour}]{d['mean']:+.3f} ({d['low']:+.3f} .. {d['high']:+.3f})[/]")
-    t.add_row("corpus chrF", f"{s['base']['corpus_chrf']:.3f}", f"{s['tuned']['corpus_chrf']:.3f}", "")
-    t.add_row("corpus BLEU", f"{s['base']['corpus_bleu']:.3f}", f"{s['tuned']['corpus_bleu']:.3f}", "")
-    for key, label in (("latency_mean_s", "latency mean"), ("latency_p95_s", "latency p95")):
-        t.add_row(label, f"{s['base'][key] * 1000:.0f} ms", f"{s['tuned'][key] * 1000:.0f} ms", "")
-    return t
+    for row in metric_rows(s, colour=True):
+        t.add_row(*row)
+    if len(s["by_language"]) < 2:
+        return t
+    by = Table(title="by language")
+    for col in ("language", "examples", "metric", "base", "tuned", "tuned - base (95% CI)"):
+        by.add_column(col, justify="left" if col in ("language", "metric") else "right")
+    for lang, part in s["by_language"].items():
+        rows = metric_rows(part, colour=True)
+        for i, row in enumerate(rows):
+            head = (lang, str(part["heldout_examples"])) if i == 0 else ("", "")
+            by.add_row(*head, *row, end_section=i == len(rows) - 1)
+    return Group(t, by)
 
 
 def one_line(result: EvalResult) -> str:
@@ -47,9 +83,10 @@ def one_line(result: EvalResult) -> str:
     d = s["delta"]["edit_similarity"]
     head = {"better": "the tuned model beats the base", "worse": "the tuned model is WORSE than the base",
             "no clear difference": "no clear difference between tuned and base"}[s["verdict"]]
+    interval = f"95% CI {d['low']:+.3f} .. {d['high']:+.3f}" if s["heldout_examples"] > 1 else "1 example: no interval"
     return (f"{head} on {s['heldout_examples']} held-out completions: edit similarity "
             f"{s['tuned']['edit_similarity']:.3f} vs {s['base']['edit_similarity']:.3f} "
-            f"({d['mean']:+.3f}, 95% CI {d['low']:+.3f} .. {d['high']:+.3f}), exact match "
+            f"({d['mean']:+.3f}, {interval}), exact match "
             f"{s['tuned']['exact_match']:.1%} vs {s['base']['exact_match']:.1%}")
 
 
@@ -57,8 +94,8 @@ def write_report(model_dir: Path, result: EvalResult) -> dict[str, Any]:
     """Publish eval/ and record the summary in model.json; returns the summary."""
     summary = result.summary()
     with staged_dir(model_dir / "eval") as tmp:
-        rows = [{"path": ex.path, "commit": ex.commit, "timestamp": ex.timestamp, "expected": ex.middle,
-                 "base": b, "tuned": t, "base_scores": bs, "tuned_scores": ts}
+        rows = [{"path": ex.path, "language": ex.language, "commit": ex.commit, "timestamp": ex.timestamp,
+                 "expected": ex.middle, "base": b, "tuned": t, "base_scores": bs, "tuned_scores": ts}
                 for ex, b, t, bs, ts in zip(result.examples, result.base.predictions, result.tuned.predictions,
                                             result.base.scores, result.tuned.scores, strict=True)]
         (tmp / "report.json").write_text(json.dumps({"summary": summary, "examples": rows}, indent=1) + "\n",
@@ -73,15 +110,11 @@ def write_report(model_dir: Path, result: EvalResult) -> dict[str, Any]:
 def markdown(result: EvalResult, rows: list[dict[str, Any]], shown: int = 3) -> str:
     s = result.summary()
     lines = ["# Evaluation on held-out commits\n", f"{one_line(result)}.\n",
-             "| metric | base | tuned | tuned - base (95% CI) |", "| --- | --- | --- | --- |"]
-    for m in METRICS:
-        d = s["delta"][m]
-        lines.append(f"| {LABELS[m]} | {s['base'][m]:.3f} | {s['tuned'][m]:.3f} | "
-                     f"{d['mean']:+.3f} ({d['low']:+.3f} .. {d['high']:+.3f}) |")
-    lines.append(f"| latency mean | {s['base']['latency_mean_s'] * 1000:.0f} ms | "
-                 f"{s['tuned']['latency_mean_s'] * 1000:.0f} ms | |")
-    lines.append(f"| latency p95 | {s['base']['latency_p95_s'] * 1000:.0f} ms | "
-                 f"{s['tuned']['latency_p95_s'] * 1000:.0f} ms | |\n")
+             f"Base: {result.base.name}. Tuned: {result.tuned.name}.\n", *markdown_table(s)]
+    lines.append("## By language\n")
+    for lang, part in s["by_language"].items():
+        noun = "example" if part["heldout_examples"] == 1 else "examples"
+        lines += [f"### {lang} ({part['heldout_examples']} {noun})\n", *markdown_table(part)]
     gain = sorted(rows, key=lambda r: r["tuned_scores"]["edit_similarity"] - r["base_scores"]["edit_similarity"])
     for title, picked in (("Where tuning helped most", gain[::-1][:shown]), ("Where it helped least", gain[:shown])):
         lines.append(f"## {title}\n")
@@ -90,6 +123,12 @@ def markdown(result: EvalResult, rows: list[dict[str, Any]], shown: int = 3) -> 
             for label, text in (("expected", r["expected"]), ("base", r["base"]), ("tuned", r["tuned"])):
                 lines.append(f"{label}:\n\n```\n{text.rstrip() or '(nothing)'}\n```\n")
     return "\n".join(lines)
+
+
+def markdown_table(s: dict[str, Any]) -> list[str]:
+    """The metric rows as a markdown table, and a blank line after it."""
+    return ["| metric | base | tuned | tuned - base (95% CI) |", "| --- | --- | --- | --- |",
+            *(f"| {' | '.join(row)} |" for row in metric_rows(s)), ""]
 
 
 def plot(summary: dict[str, Any], path: Path) -> None:
