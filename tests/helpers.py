@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 ASSISTANT = [sys.executable, "-m", "assistant.cli"]
+TEST_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "repo-assistant-tests"
+"""Kept between runs: the real model's GGUF (fetched once per machine) and its dequantized copy."""
 
 
 class GitRepo:
