@@ -131,7 +131,7 @@ def run(backend: Any, label: str, prompts: list[tuple[str, str]], tokens: int, r
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-dir", type=Path, default=Path(".assistant/model"))
+    parser.add_argument("--model-dir", type=Path, default=workspace.model_dir(Path(".")))
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=32)
