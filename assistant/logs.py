@@ -25,6 +25,7 @@ QUIET_ENV = {
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # transformers' tqdm bars follow this switch too; ours are rich's
     "HF_HUB_DISABLE_TELEMETRY": "1",
     "BITSANDBYTES_NOWELCOME": "1",
+    "TQDM_DISABLE": "1",  # plain tqdm bars (transformers' GGUF dequantization); ours are rich's
 }
 """Set (where the user has not) before the libraries are imported: importing transformers here to set its
 level would cost every command, even `--help`, two seconds."""

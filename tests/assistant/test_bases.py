@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import GitRepo, pattern_module, run_cli
 
 from assistant.bases import describe_base, file_sha256, is_ollama, local_base
 from assistant.errors import UserError
@@ -77,6 +78,19 @@ def test_an_ollama_model_is_read_from_its_store(nano_gguf, tmp_path: Path, monke
     assert sorted(p.relative_to(store) for p in store.rglob("*")) == before  # Ollama's store is only read
     with pytest.raises(UserError, match=r"Ollama has no model other:latest .*ollama pull other:latest"):
         local_base("ollama:other")
+
+
+def test_training_on_a_gguf_base_prints_no_library_line(nano_gguf, tmp_path: Path) -> None:
+    """Dequantizing is the tool's own step (a rich bar on a terminal); transformers' tqdm bar stays off."""
+    path, _, _ = nano_gguf
+    repo = GitRepo(tmp_path / "r")
+    for i in range(3):
+        repo.commit({f"h{i}.py": pattern_module(i)})
+    proc = run_cli("train", "--repo", str(repo.root), "--base", str(path), "--method", "lora", "--max-steps", "1",
+                   "--no-eval", env={"XDG_CACHE_HOME": str(tmp_path / "fresh-cache")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "fresh-cache" / "repo-assistant" / "bases").is_dir()  # it was dequantized in this run
+    assert "de-quantizing" not in proc.stderr and "it/s" not in proc.stderr, proc.stderr
 
 
 def test_a_missing_gguf_file_is_one_clear_error(tmp_path: Path) -> None:
