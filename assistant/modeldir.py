@@ -63,6 +63,17 @@ class Manifest:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False) + "\n"
 
 
+def check_replaceable(target: Path) -> None:
+    """Fail unless publishing a model dir at `target` loses nothing of the user's: it does not exist, is an empty
+    directory, or is a model dir this tool made (it has model.json). Publishing replaces the whole directory."""
+    if not target.exists() and not target.is_symlink():
+        return
+    if target.is_dir() and not target.is_symlink() and ((target / MANIFEST).is_file() or not any(target.iterdir())):
+        return
+    raise UserError(f"{target} exists and is not a model dir made by `assistant train` (no {MANIFEST}); publishing "
+                    "would replace it: choose another --model-dir, or move it away yourself")
+
+
 def read_manifest(model_dir: Path) -> Manifest:
     """Load and check model.json, or raise UserError saying what is wrong and how to fix it."""
     path = model_dir / MANIFEST

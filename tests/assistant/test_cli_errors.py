@@ -73,3 +73,16 @@ def test_a_bad_option_value_is_a_usage_error() -> None:
     proc = run_cli("train", "--max-steps", "abc")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "Invalid value for '--max-steps'" in proc.stderr
+
+
+def test_train_never_replaces_a_directory_it_did_not_make(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "r")
+    repo.commit({"a.py": "def f():\n    return 1\n" * 20})
+    mine = tmp_path / "my-notes"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("years of work")
+    proc = run_cli("train", "--repo", str(repo.root), "--base", "tiny", "--tiny-size", "nano", "--max-steps", "1",
+                   "--no-eval", "--model-dir", str(mine))
+    assert_one_line_error(proc, "is not a model dir made by `assistant train`", "--model-dir")
+    assert (mine / "thesis.txt").read_text() == "years of work" and sorted(mine.iterdir()) == [mine / "thesis.txt"]
+    assert not (repo.root / ".assistant").exists()  # nothing written: the check comes before any work

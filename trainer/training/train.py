@@ -21,7 +21,7 @@ from assistant import __version__, workspace
 from assistant.bases import describe_base
 from assistant.config import Config, to_dict
 from assistant.errors import UserError
-from assistant.modeldir import Manifest, staged_dir
+from assistant.modeldir import Manifest, check_replaceable, staged_dir
 from trainer.mining.examples import Example
 from trainer.mining.git import Repo
 from trainer.mining.mine import load_or_mine
@@ -49,8 +49,9 @@ def train(repo_path: Path, cfg: Config, model_dir: Path | None = None, resume: b
     repo = Repo.open(repo_path)
     if not resume:
         check_base(cfg.train)
-    workspace.ensure_assistant_dir(repo.root)
     model_dir = model_dir or workspace.model_dir(repo.root)
+    check_replaceable(model_dir)  # before any long work, and never at the cost of a user's directory
+    workspace.ensure_assistant_dir(repo.root)
     run = Run.resume(workspace.runs_dir(repo.root)) if resume else Run.create(workspace.runs_dir(repo.root), cfg)
     if resume:
         cfg = run.config  # the interrupted run's own config: same data, same model, same schedule
@@ -148,6 +149,7 @@ def corpus_of(examples: list[Example]) -> list[str]:
 def publish(model_dir: Path, prepared: Prepared, cfg: Config, summary: dict[str, Any], data_meta: dict[str, Any],
             progress: RichProgress) -> Manifest:
     """Write the model dir in a staging dir and swap it into place."""
+    check_replaceable(model_dir)  # again: it may have changed during the run
     with staged_dir(model_dir) as tmp:
         model = prepared.model
         if prepared.method == "full":
