@@ -82,14 +82,16 @@ def program(problem: Problem, completion: str) -> str:
 
 
 def score_completions(problems: list[Problem], completions: list[list[str]], ks: list[int],
-                      limits: sandbox.Limits, progress: Progress | None = None) -> dict[str, Any]:
-    """Run every completion of every problem in the sandbox; pass@k per k and the execution pass rate."""
+                      limits: sandbox.Limits, progress: Progress | None = None, unsafe: bool = False
+                      ) -> dict[str, Any]:
+    """Run every completion of every problem in the sandbox; pass@k per k and the execution pass rate.
+    `unsafe` runs them without OS isolation (`--unsafe-sandbox`); otherwise a UserError where there is none."""
     task = progress.add_task("run tests", total=sum(map(len, completions))) if progress else None
     per_problem: list[dict[str, Any]] = []
     for problem, samples in zip(problems, completions, strict=True):
         outcomes = []
         for completion in samples:
-            outcomes.append(sandbox.run(program(problem, completion), limits).status)
+            outcomes.append(sandbox.run(program(problem, completion), limits, unsafe=unsafe).status)
             if progress is not None and task is not None:
                 progress.advance(task)
         per_problem.append({"task_id": problem.task_id, "passed": outcomes.count("passed"), "n": len(outcomes),
@@ -104,8 +106,10 @@ def score_completions(problems: list[Problem], completions: list[list[str]], ks:
     return result
 
 
-def run_humaneval(source: str, model_dir: Path, cfg: Config, ks: list[int], console: Console) -> dict[str, Any]:
-    """Sample completions with the model dir's tuned model and score them; report and record the result."""
+def run_humaneval(source: str, model_dir: Path, cfg: Config, ks: list[int], console: Console,
+                  unsafe: bool = False) -> dict[str, Any]:
+    """Sample completions with the model dir's tuned model and score them; report and record the result.
+    Refuses before sampling where generated code cannot be isolated, unless `unsafe` (`--unsafe-sandbox`)."""
     from assistant.models import load_model_dir
     from server.backends.transformers_backend import TransformersBackend
     from server.context import CompletionRequest
@@ -115,6 +119,10 @@ def run_humaneval(source: str, model_dir: Path, cfg: Config, ks: list[int], cons
     n = cfg.eval.humaneval_samples
     if any(k > n for k in ks):
         raise UserError(f"pass@{max(ks)} needs at least {max(ks)} samples per problem; raise --samples (now {n})")
+    if unsafe:
+        console.print("[yellow]--unsafe-sandbox: generated code runs as you, without isolation[/yellow]")
+    else:
+        sandbox.require_isolation()
     server = dataclasses.replace(cfg.server, temperature=cfg.eval.humaneval_temperature, time_budget_ms=600_000,
                                  max_new_tokens=cfg.eval.humaneval_max_new_tokens, result_cache=False)
     completer = Completer(TransformersBackend(load_model_dir(model_dir), server.threads), server)
@@ -131,7 +139,7 @@ def run_humaneval(source: str, model_dir: Path, cfg: Config, ks: list[int], cons
                 samples.append(completer.complete(req).text)
                 progress.advance(task)
             completions.append(samples)
-        result = score_completions(problems, completions, ks, limits, progress)
+        result = score_completions(problems, completions, ks, limits, progress, unsafe=unsafe)
     result.update(source=source, temperature=server.temperature)
     console.print(report_table(result))
     record(model_dir, result)

@@ -1,19 +1,18 @@
-"""The sandbox scores right programs as passing, wrong ones as failing, and contains hostile ones.
+"""The sandbox scores right programs as passing, wrong ones as failing, and stops runaway ones.
 
-Every attack runs twice: with the in-process guard, and with the OS layers alone (limits, network
-namespace, unprivileged user), so that each layer is shown to hold by itself.
+Each runaway runs twice: with the in-process guard, and with the OS layers alone (namespaces, limits),
+so that the OS is shown to hold by itself. Escapes, as root and as `nobody`: test_sandbox_escapes.py;
+no isolation, no run: test_sandbox_refusal.py.
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import threading
 from pathlib import Path
 
 import pytest
 
-from trainer.evaluation.sandbox import Limits, network_isolation_available, run
+from trainer.evaluation.sandbox import Limits, run
 
 FAST = Limits(wall_seconds=3, cpu_seconds=2, memory_bytes=512 << 20, processes=16)
 LAYERS = [pytest.param(True, id="guard+os"), pytest.param(False, id="os-only")]
@@ -51,42 +50,17 @@ def test_huge_allocation_fails_inside(guard: bool) -> None:
     assert out.status in ("failed", "killed") and ("MemoryError" in out.output or out.status == "killed")
 
 
-@pytest.mark.parametrize("guard", LAYERS)
-def test_writing_outside_its_directory_is_refused(guard: bool, tmp_path: Path) -> None:
-    target = tmp_path / "victim.txt"
-    target.write_text("precious")
-    program = (f"open({str(target)!r}, 'w').write('gone')\n"
-               f"open({str(tmp_path / 'new.txt')!r}, 'w').write('x')\n")
-    out = run(program, limits(guard))
-    assert out.status == "failed"
-    assert target.read_text() == "precious" and not (tmp_path / "new.txt").exists()
+def test_the_guard_refuses_os_open_writes_when_it_is_all_there_is(tmp_path: Path) -> None:
+    # Defense in depth for --unsafe-sandbox: os.open's audit event carries mode None, which passed before.
+    target = tmp_path / "new.txt"
+    out = run(f"import os\nos.open({str(target)!r}, os.O_WRONLY | os.O_CREAT)\n", FAST, unsafe=True)
+    assert out.status == "failed" and "not allowed" in out.output and not target.exists()
 
 
-@pytest.mark.parametrize("guard", LAYERS)
-def test_sockets_reach_nothing(guard: bool) -> None:
-    if not guard and not network_isolation_available():
-        pytest.skip("this OS refuses new network namespaces; the guard layer is tested")
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    server.settimeout(FAST.wall_seconds + 2)
-    port = server.getsockname()[1]
-    got: list[bytes] = []
-
-    def accept() -> None:
-        try:
-            conn, _ = server.accept()
-            got.append(conn.recv(100))
-        except OSError:
-            pass
-
-    t = threading.Thread(target=accept)
-    t.start()
-    out = run(f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), 2)\ns.sendall(b'leak')\n",
-              limits(guard))
-    t.join()
-    server.close()
-    assert out.status == "failed" and got == []
+def test_unsafe_mode_scores_like_the_sandbox() -> None:
+    assert run("assert sorted([3, 1]) == [1, 3]\n", FAST, unsafe=True).passed
+    assert run("assert sorted([3, 1]) == [3, 1]\n", FAST, unsafe=True).status == "failed"
+    assert run("while True:\n    pass\n", FAST, unsafe=True).status == "timeout"
 
 
 def test_the_sandbox_dir_is_removed(tmp_path: Path) -> None:
