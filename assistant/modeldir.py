@@ -8,17 +8,22 @@
         *.gguf       after `assistant export` (and an Ollama Modelfile)
         eval/        report.json, report.md, comparison.png
 
-A model dir is only ever published whole: `staged_dir` builds it in a temporary sibling and renames it
-into place, so a reader sees the old complete dir or the new complete dir, never a half-written one.
+A model dir is only ever published whole: `staged_dir` builds it in a temporary sibling and swaps it into
+place in one atomic step, so a reader sees the old complete dir or the new complete dir, never a half-written
+one. Who may publish: one command per repository at a time (`assistant.workspace.repo_lock`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
+import errno
+import glob
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -120,21 +125,137 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 @contextlib.contextmanager
 def staged_dir(target: Path) -> Iterator[Path]:
-    """Yield a fresh temporary dir beside `target`; on success it replaces `target`, on failure it is removed.
+    """Yield a fresh dir beside `target` to fill; on success it takes `target`'s place, on failure it is removed.
 
-    The swap is two renames (old away, new in); between them `target` is briefly absent, never partial.
+    The swap is atomic where the kernel allows: renameat2(RENAME_EXCHANGE) (Linux >= 3.15 and glibc >= 2.28, on
+    ext4, xfs, btrfs, tmpfs, ...) trades the two names in one step, so `target` is at every moment the old
+    complete dir or the new one. Elsewhere (other systems, filesystems without the flag) it falls back to two
+    renames, old away then new in, with the old moved back if the second fails: `target` is then briefly absent,
+    never partial. The new tree's files and dirs are fsynced before the swap and the parent dir after it.
+    Staging dirs are named `.<name>.new-<pid>.*`; those of dead processes (a crash, a kill) are removed here
+    before the next publish, and the old dir is removed after the swap, so no `.<name>.*` dir stays behind.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.new-"))
+    remove_leftovers(target)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.new-{os.getpid()}."))
     try:
         yield tmp
+        fsync_tree(tmp)
+        old = swap_into_place(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
-        os.rename(target, old / target.name)
-    os.rename(tmp, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def swap_into_place(new: Path, target: Path) -> Path | None:
+    """Put `new` at `target`; returns where the old `target` now is (to be removed), None if there was none."""
+    if not target.exists() and not target.is_symlink():
+        os.rename(new, target)
+        fsync_dir(target.parent)
+        return None
+    if exchange(new, target):
+        fsync_dir(target.parent)
+        return new  # the staging name now holds the old dir
+    aside = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-{os.getpid()}."))
+    try:
+        os.rename(target, aside / target.name)
+    except BaseException:
+        os.rmdir(aside)
+        raise
+    try:
+        os.rename(new, target)
+    except BaseException:
+        os.rename(aside / target.name, target)  # roll back: the old dir returns
+        os.rmdir(aside)
+        raise
+    fsync_dir(target.parent)
+    return aside
+
+
+RENAME_EXCHANGE = 2
+AT_FDCWD = -100
+
+
+def _load_renameat2() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        func = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    except OSError:
+        return None
+    if func is not None:
+        func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+        func.restype = ctypes.c_int
+    return func
+
+
+_renameat2 = _load_renameat2()
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Trade the names `a` and `b` atomically; False where the system or filesystem cannot (nothing changed)."""
+    if _renameat2 is None:
+        return False
+    if _renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):  # an old kernel, or a filesystem without the flag
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
+def fsync_tree(root: Path) -> None:
+    """fsync every file and dir under `root` (and `root`): the new tree is on disk before it is published."""
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path):
+                continue
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(Path(dirpath))
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_leftovers(target: Path) -> None:
+    """Remove `.<name>.new-*` and `.<name>.old-*` dirs beside `target` that no live process is writing.
+
+    A staging dir's name carries its maker's pid (`.model.new-<pid>.<random>`); one whose maker is alive is
+    another publish in progress and is left alone. Names without a pid are an older version's leftovers. A
+    crash between the fallback's two renames leaves `target` absent and the old dir in `.<name>.old-*`: it is
+    moved back rather than removed."""
+    for kind in ("old", "new"):
+        prefix = f".{target.name}.{kind}-"
+        for path in target.parent.glob(f"{glob.escape(prefix)}*"):
+            if not path.is_dir() or path.is_symlink() or maker_alive(path.name[len(prefix):]):
+                continue
+            if kind == "old" and (path / target.name).is_dir() and not target.exists() and not target.is_symlink():
+                os.rename(path / target.name, target)
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def maker_alive(suffix: str) -> bool:
+    pid, dot, _ = suffix.partition(".")
+    if not dot or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import typer
@@ -33,7 +34,13 @@ def export(
         chosen = workspace.model_dir(root or repo.resolve())
     from trainer.export.export import export as run_export
 
-    result = run_export(chosen, cfg, adapter_only=adapter_only, console=console)
+    # A model dir in its repository's .assistant/ is locked with that repository, so no train swaps it
+    # mid-export; one elsewhere (--model-dir DIR) belongs to no repository and has no lock to take.
+    owner = workspace.repo_of(chosen.absolute())
+    if owner is not None and not workspace.assistant_dir(owner).is_dir():
+        owner = None
+    with workspace.repo_lock(owner, "export") if owner is not None else contextlib.nullcontext():
+        result = run_export(chosen, cfg, adapter_only=adapter_only, console=console)
     for f in result.files:
         console.print(f"[bold green]wrote[/] {chosen / f['file']}  ({f['type']}, {f['size'] / 1e6:.1f} MB)")
     console.print(f"[bold green]wrote[/] {result.modelfile}  (Ollama: ollama create NAME -f {result.modelfile})")

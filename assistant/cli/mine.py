@@ -44,6 +44,7 @@ def mine(
     from trainer.mining.mine import load_or_mine
     from trainer.mining.report import stats_table
 
-    dataset = load_or_mine(git_repo, cfg.mine, workspace.data_dir(git_repo.root), console, force=force)
+    with workspace.repo_lock(git_repo.root, "mine"):  # not while a train (or another mine) writes the dataset
+        dataset = load_or_mine(git_repo, cfg.mine, workspace.data_dir(git_repo.root), console, force=force)
     if stats:
         Console(highlight=False).print(stats_table(dataset.meta))

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from assistant.cli.common import console, resolve_config
+from assistant.config import Config
 
 
 def register(app: typer.Typer) -> None:
@@ -37,9 +38,10 @@ def train(
                                   "after training (default: on)."),
 ) -> None:
     """Fine-tune a code model on the repository's git history and write its model dir."""
+    from assistant import workspace
     from trainer.mining.git import Repo
 
-    Repo.open(repo)  # fail fast, before the heavy imports, on a path that is not a usable repository
+    root = Repo.open(repo).root  # fail fast, before the heavy imports, on a path that is not a usable repository
     cfg = resolve_config(repo, {
         "train.base": base, "train.method": method, "train.tiny_size": tiny_size, "train.profile": profile,
         "train.epochs": epochs, "train.max_steps": max_steps, "train.max_minutes": max_minutes,
@@ -47,6 +49,12 @@ def train(
         "train.max_seq_len": seq_len, "train.lora_r": lora_r, "train.lora_alpha": lora_alpha,
         "train.precision": precision, "train.seed": seed, "train.evaluate": evaluate,
     })
+    # and on a repository in use; held through the evaluation, which writes into the model dir too
+    with workspace.repo_lock(root, "train --resume" if resume else "train"):
+        train_and_evaluate(repo, cfg, model_dir, resume)
+
+
+def train_and_evaluate(repo: Path, cfg: Config, model_dir: Path | None, resume: bool) -> None:
     from trainer.training.train import train as run_training
 
     result = run_training(repo, cfg, model_dir=model_dir, resume=resume, console=console)

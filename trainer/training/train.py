@@ -3,7 +3,8 @@
 Run it with `assistant train --repo PATH [--base tiny|HF_ID|PATH]`. The steps, top to bottom:
 mine (or reuse) the dataset, build or load the model, encode examples with loss only on the middle,
 print the plan, train with the transformers Trainer (packed batches, recency-weighted sampling,
-validation and early stopping, checkpoints for --resume), then publish the model dir atomically.
+validation and early stopping, checkpoints for --resume), then publish the model dir atomically and
+prune old runs (`train.keep_runs`). All of it holds the repository's lock: one writer at a time.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from trainer.training.model_setup import Prepared, check_base, prepare, use_bf16
 from trainer.training.plan import count_params, plan_table
 from trainer.training.plots import plot_loss
 from trainer.training.progress import GracefulStop, RichProgress, RunClock
-from trainer.training.runs import Run
+from trainer.training.runs import Run, prune_runs
 from trainer.training.time_box import fit_time_box, keep_schedule
 from trainer.training.trainer_setup import build_trainer, to_training_args
 
@@ -47,15 +48,26 @@ def train(repo_path: Path, cfg: Config, model_dir: Path | None = None, resume: b
           console: Console | None = None) -> TrainResult:
     console = console or Console(stderr=True)
     repo = Repo.open(repo_path)
-    if not resume:
-        check_base(cfg.train)
-    model_dir = model_dir or workspace.model_dir(repo.root)
-    check_replaceable(model_dir)  # before any long work, and never at the cost of a user's directory
-    workspace.ensure_assistant_dir(repo.root)
-    run = Run.resume(workspace.runs_dir(repo.root)) if resume else Run.create(workspace.runs_dir(repo.root), cfg)
-    if resume:
-        cfg = run.config  # the interrupted run's own config: same data, same model, same schedule
+    with workspace.repo_lock(repo.root, "train --resume" if resume else "train"):  # one writer per repository
+        if not resume:
+            check_base(cfg.train)
+        model_dir = model_dir or workspace.model_dir(repo.root)
+        check_replaceable(model_dir)  # before any long work, and never at the cost of a user's directory
+        runs_dir = workspace.runs_dir(repo.root)
+        run = Run.resume(runs_dir) if resume else Run.create(runs_dir, cfg)
+        try:
+            result = train_run(repo, run.config if resume else cfg, model_dir, run, console)
+        finally:
+            run.release()
+        pruned = prune_runs(runs_dir, cfg.train.keep_runs)  # as the user's config says now, also on --resume
+        if pruned:
+            console.print(f"removed {len(pruned)} older run(s) from {runs_dir} (train.keep_runs)")
+        return result
 
+
+def train_run(repo: Repo, cfg: Config, model_dir: Path, run: Run, console: Console) -> TrainResult:
+    """One run, from the dataset to the published model dir; `run` is new or the interrupted one resumed (whose
+    own config `cfg` is: same data, same model, same schedule)."""
     dataset = load_or_mine(repo, cfg.mine, workspace.data_dir(repo.root), console)
     train_ex, val_ex = validation_split(dataset.train, cfg.train.val_fraction)
     prepared = prepare_or_reload(cfg, train_ex, run)
@@ -73,7 +85,7 @@ def train(repo_path: Path, cfg: Config, model_dir: Path | None = None, resume: b
     previous_seconds = run.previous_seconds()  # of an interrupted run being resumed; 0 for a new one
     trainer = build_trainer(prepared, cfg.train, args, enc_train, enc_val, progress,
                             extra_callbacks=[stop, RunClock(run.checkpoint_time, previous_seconds)])
-    checkpoint = run.last_checkpoint() if resume else None
+    checkpoint = run.last_checkpoint()  # None for a new run
     if checkpoint:  # the interrupted run's schedule, as the time box fitted it then
         keep_schedule(args, Path(checkpoint))
     step_seconds, note = fit_time_box(trainer, replace(cfg.train, max_minutes=0) if checkpoint else cfg.train,
