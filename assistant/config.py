@@ -1,14 +1,22 @@
 """Configuration: one TOML file, dataclasses with a default and help text for every key.
 
 Files are read in this order, later ones winning: built-in defaults, `~/.config/assistant/config.toml`,
-`<repo>/.assistant/config.toml`, `<repo>/assistant.toml`; then CLI flags. Every value is validated at
-load time: an unknown key or a bad value raises `UserError` naming the key, the value and what is
-allowed. `assistant config` prints the resolved configuration with its help text.
+`<repo>/.assistant/config.toml`, `<repo>/assistant.toml`; then CLI flags (and, in the server, the client's
+`initializationOptions`). Every value is validated at load time: an unknown key or a bad value raises
+`UserError` naming the key, the value and what is allowed. `assistant config` prints the resolved
+configuration with its help text.
+
+The trust boundary: a repository's files and a client's options are written by someone else (a cloned
+repository, a workspace setting), so keys that choose where code goes or what runs (the engine, the
+OpenAI-compatible server and its key, models, paths written to) are marked `trusted_only` on their field and
+taken only from the user's own file and the command line; anywhere else they are ignored with one warning.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -24,6 +32,8 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 
+log = logging.getLogger("assistant.config")
+
 SMALL_MODEL_PARAMETERS = 50_000_000
 """With `server.threads = 0`, models below this size run on one thread: one decoding step is too small to
 share out, and a second thread costs more than it gives (measured on the nano tiny model: 3.6 ms a token on
@@ -31,9 +41,13 @@ one thread, 85 ms on two when the other core is busy)."""
 
 
 def opt(default: Any, help: str, *, choices: tuple[Any, ...] | None = None,
-        min: float | None = None, max: float | None = None) -> Any:
-    """A config field with its help text and the values it allows."""
-    meta = {"help": help, "choices": choices, "min": min, "max": max}
+        min: float | None = None, max: float | None = None, trusted_only: bool = False) -> Any:
+    """A config field with its help text and the values it allows.
+
+    `trusted_only`: the key chooses where code goes or what runs, so only the user's own config file and the
+    command line may set it (see the module docstring).
+    """
+    meta = {"help": help, "choices": choices, "min": min, "max": max, "trusted_only": trusted_only}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -66,7 +80,8 @@ class MineConfig:
 @dataclass
 class TrainConfig:
     base: str = opt("tiny", "Base model: 'tiny' (built here from scratch), a Hugging Face id or directory, a .gguf "
-                            "file (dequantized once, cached), or an Ollama model (ollama:NAME[:TAG]).")
+                            "file (dequantized once, cached), or an Ollama model (ollama:NAME[:TAG]).",
+                    trusted_only=True)
     tiny_size: str = opt("small", "Size of the tiny base.", choices=("nano", "micro", "small", "base"))
     method: str = opt("auto", "Training method; auto: full for tiny, qlora on CUDA, lora otherwise.",
                       choices=("auto", "full", "lora", "qlora"))
@@ -99,13 +114,17 @@ class TrainConfig:
     save_every_steps: int = opt(0, "Checkpoint interval in steps; 0: at every validation.", min=0)
     seed: int = opt(0, "Random seed for initialisation and sampling.")
     evaluate: bool = opt(True, "Evaluate base against tuned on held-out commits after training.")
+    keep_runs: int = opt(2, "Training runs kept in .assistant/runs/ (checkpoints and record), newest first; older "
+                         "ones are deleted after a successful train, never one still training.", min=1)
 
 
 @dataclass
 class ServerConfig:
-    backend: str = opt("transformers", "Engine that runs the model.", choices=("transformers", "llama-cpp", "openai"))
-    model_dir: str = opt("", "Model directory; empty: <workspace>/.assistant/model.")
-    base: str = opt("", "Model to serve when the workspace has no model dir (HF id or path); empty: none.")
+    backend: str = opt("transformers", "Engine that runs the model.", choices=("transformers", "llama-cpp", "openai"),
+                       trusted_only=True)
+    model_dir: str = opt("", "Model directory; empty: <workspace>/.assistant/model.", trusted_only=True)
+    base: str = opt("", "Model to serve when the workspace has no model dir (HF id or path); empty: none.",
+                    trusted_only=True)
     profile: str = opt("auto", "Prompt profile; auto: from the model dir or the base's tokenizer.")
     max_new_tokens: int = opt(64, "Most tokens generated for one completion.", min=1, max=2048)
     time_budget_ms: int = opt(1000, "Return what is ready after this many milliseconds.", min=10)
@@ -115,17 +134,22 @@ class ServerConfig:
     snippet_share: float = opt(0.25, "Share of the budget for snippets from other open files.", min=0.0, max=0.9)
     threads: int = opt(0, "CPU threads for generation; 0: automatic (transformers: one thread for a model under "
                        "50M parameters, whose steps are too small to share out; all cores otherwise).", min=0)
-    openai_url: str = opt("http://127.0.0.1:8080/v1", "Base URL of an OpenAI-compatible server (openai backend).")
-    openai_model: str = opt("", "Model name sent to the OpenAI-compatible server.")
-    openai_api_key_env: str = opt("", "Environment variable holding the API key, if the server needs one.")
+    openai_url: str = opt("http://127.0.0.1:8080/v1", "Base URL of an OpenAI-compatible server (openai backend); "
+                          "a server on another machine needs server.allow_remote.", trusted_only=True)
+    openai_model: str = opt("", "Model name sent to the OpenAI-compatible server.", trusted_only=True)
+    openai_api_key_env: str = opt("", "Environment variable holding the API key, if the server needs one.",
+                                  trusted_only=True)
     openai_timeout_s: float = opt(10.0, "Seconds to wait for the OpenAI-compatible server to connect or send the "
-                                  "next piece.", min=0.1)
+                                  "next piece.", min=0.1, trusted_only=True)
     openai_retries: int = opt(2, "Retries of a failed request to the OpenAI-compatible server (connection "
-                              "refused, 429, 5xx), with backoff.", min=0, max=10)
+                              "refused, 429, 5xx), with backoff.", min=0, max=10, trusted_only=True)
+    allow_remote: bool = opt(False, "Let server.openai_url name a server on another machine: the code around the "
+                             "cursor and snippets of open files are sent there.", trusted_only=True)
     gguf: str = opt("auto", "GGUF the llama-cpp backend runs: auto (the export's f16/f32, else a quantized file), "
                     "a type such as q8_0, or a file name in the model dir.")
     telemetry: bool = opt(True, "Record shown/accepted completions locally under .assistant/ (never sent).")
-    telemetry_dir: str = opt("", "Where telemetry is written; empty: <workspace>/.assistant/telemetry.")
+    telemetry_dir: str = opt("", "Where telemetry is written; empty: <workspace>/.assistant/telemetry.",
+                             trusted_only=True)
     kv_reuse: bool = opt(True, "Keep the last prompt's KV cache and reuse its longest common token prefix "
                          "(transformers backend).")
     result_cache: bool = opt(True, "Answer a prompt seen recently from memory, without a model call.")
@@ -154,7 +178,7 @@ class ExportConfig:
     outtype: str = opt("f16", "Precision of the unquantized GGUF.", choices=("f16", "f32"))
     quant: list[str] = opt(["q8_0"], "Quantized GGUF files to write (e.g. q8_0, q4_k_m); empty: none.")
     base_gguf: str = opt("", "With --adapter-only: the base model's GGUF the LoRA applies to; empty: converted "
-                         "once into ~/.cache/repo-assistant/gguf/.")
+                         "once into ~/.cache/repo-assistant/gguf/.", trusted_only=True)
     parity_prompts: int = opt(4, "Prompts from the repository the parity check runs.", min=1, max=64)
     parity_tokens: int = opt(32, "Greedy tokens compared per parity prompt.", min=4, max=512)
 
@@ -184,28 +208,98 @@ def config_files(repo: Path | None) -> list[Path]:
     return [p for p in candidates if p.is_file()]
 
 
-def load_config(repo: Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
-    """Resolve the configuration for `repo`: defaults, then files, then `overrides` ("section.key": value).
+@dataclass(frozen=True)
+class Layer:
+    """Values from one place ("section.key": value), lowest precedence first in `config_layers`."""
+
+    source: str
+    """A file's path, "command line" or "initializationOptions": how messages name the place."""
+    values: dict[str, Any]
+    trusted: bool
+    """The user's own: may set `trusted_only` keys."""
+
+
+@dataclass
+class Resolved:
+    cfg: Config
+    warnings: list[str]
+    """One line for each place whose `trusted_only` keys were ignored."""
+
+
+def read_layer(path: Path, trusted: bool) -> Layer:
+    """A config file's values, or UserError for a file that is not TOML or not made of [section] tables."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"config {path}: not valid TOML ({e}); fix the file or remove it") from e
+    values: dict[str, Any] = {}
+    for section, table in data.items():
+        if section not in SECTIONS:
+            raise UserError(f"config {path}: unknown section [{section}]; allowed: {', '.join(SECTIONS)}")
+        if not isinstance(table, dict):
+            raise UserError(f"config {path}: '{section}' must be a table ([{section}])")
+        values.update({f"{section}.{key}": value for key, value in table.items()})
+    return Layer(str(path), values, trusted)
+
+
+def config_layers(repo: Path | None, overrides: dict[str, Any] | None = None,
+                  client: dict[str, Any] | None = None) -> list[Layer]:
+    """The user's file (trusted), the repository's files (not), the command line (trusted), the client (not)."""
+    layers = [read_layer(path, trusted=path == user_config_path()) for path in config_files(repo)]
+    layers.append(Layer("command line", {k: v for k, v in (overrides or {}).items() if v is not None}, True))
+    if client:
+        layers.append(Layer("initializationOptions", client, False))
+    return layers
+
+
+def is_trusted_only(dotted: str) -> bool:
+    """Whether the key `section.key` may be set only by the user's own config file and the command line."""
+    section_name, _, key = dotted.partition(".")
+    section = SECTIONS.get(section_name)
+    fields = {f.name: f for f in dataclasses.fields(section)} if section is not None else {}
+    return key in fields and bool(fields[key].metadata.get("trusted_only"))
+
+
+def resolve(repo: Path | None = None, overrides: dict[str, Any] | None = None,
+            client: dict[str, Any] | None = None) -> Resolved:
+    """The configuration for `repo`: defaults, files, `overrides` ("section.key": value), then `client` (the
+    server's `initializationOptions`, same form). `trusted_only` keys from the repository's files or the
+    client are ignored, each place with one warning; everything else is validated and applied.
 
     Overrides whose value is None are ignored, so CLI options can pass their unset flags straight in.
     """
     cfg = Config()
-    for path in config_files(repo):
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise UserError(f"config {path}: not valid TOML ({e}); fix the file or remove it") from e
-        for section, values in data.items():
-            if section not in SECTIONS:
-                raise UserError(f"config {path}: unknown section [{section}]; allowed: {', '.join(SECTIONS)}")
-            if not isinstance(values, dict):
-                raise UserError(f"config {path}: '{section}' must be a table ([{section}])")
-            for key, value in values.items():
-                set_value(cfg, f"{section}.{key}", value, source=str(path))
-    for dotted, value in (overrides or {}).items():
-        if value is not None:
-            set_value(cfg, dotted, value, source="command line")
-    return cfg
+    warnings: list[str] = []
+    for layer in config_layers(repo, overrides, client):
+        ignored = [dotted for dotted in layer.values if not layer.trusted and is_trusted_only(dotted)]
+        for dotted, value in layer.values.items():
+            if dotted not in ignored:
+                set_value(cfg, dotted, value, source=layer.source)
+        if ignored:
+            them = "them" if len(ignored) > 1 else "it"
+            warnings.append(f"{layer.source}: ignored {', '.join(ignored)}: only your own config file "
+                            f"({user_config_path()}) or the command line may set keys that choose where code goes "
+                            f"or what runs; copy {them} there to use {them}")
+    return Resolved(cfg, warnings)
+
+
+def load_config(repo: Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """`resolve` for the command line: the warnings go to the log (stderr unless logging says otherwise)."""
+    resolved = resolve(repo, overrides)
+    for warning in resolved.warnings:
+        log.warning(warning)
+    return resolved.cfg
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address, IPv6 with or without brackets) is this machine's loopback."""
+    host = host.strip("[]").lower()
+    if host in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def set_value(cfg: Config, dotted: str, value: Any, source: str = "config") -> None:
@@ -266,5 +360,7 @@ def describe() -> list[tuple[str, Any, str]]:
             help_text = f.metadata["help"]
             if f.metadata.get("choices"):
                 help_text += " One of: " + ", ".join(map(str, f.metadata["choices"])) + "."
+            if f.metadata.get("trusted_only"):
+                help_text += " Your own config file or the command line only (a repository's files are ignored)."
             rows.append((f"{section_name}.{f.name}", default, help_text))
     return rows

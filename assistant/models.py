@@ -17,6 +17,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from assistant.bases import local_base
 from assistant.errors import UserError
 from assistant.modeldir import Manifest, read_manifest
+from assistant.network import offline_hint
 from assistant.profiles import LEFT_TO_RIGHT, Profile, get_profile, resolve_profile
 
 
@@ -38,9 +39,8 @@ def vocab_of(tokenizer: Any) -> set[str]:
 
 def _offline_hint(base: str) -> str:
     if Path(base).exists():
-        return f"{base} is not a loadable model directory (config.json and weights expected)"
-    return (f"cannot load base model {base!r} on this machine; download it while online "
-            f"(`hf download {base}`) or pass a local path with --base")
+        return f"{base} is not a loadable model directory (config.json and safetensors weights expected)"
+    return offline_hint(base)
 
 
 def load_tokenizer(source: str | Path) -> Any:
@@ -58,7 +58,7 @@ def load_tokenizer(source: str | Path) -> Any:
 def load_base(base: str, dtype: torch.dtype = torch.float32, quantization_config: Any = None) -> PreTrainedModel:
     """A pretrained causal LM by HF id, path, GGUF file or Ollama name, loaded from this machine only when offline."""
     base = local_base(base)
-    kwargs: dict[str, Any] = {"dtype": dtype}
+    kwargs: dict[str, Any] = {"dtype": dtype, "use_safetensors": True}  # a pickled .bin can run code when loaded
     if quantization_config is not None:
         kwargs["quantization_config"] = quantization_config
     try:
@@ -77,7 +77,7 @@ def load_model_dir(model_dir: Path, profile_setting: str = "auto") -> Loaded:
         if not (weights / "config.json").is_file():
             raise UserError(f"{model_dir}: weights are missing ({weights}); retrain with `assistant train`")
         try:
-            model = AutoModelForCausalLM.from_pretrained(str(weights), dtype=torch.float32)
+            model = AutoModelForCausalLM.from_pretrained(str(weights), dtype=torch.float32, use_safetensors=True)
         except (OSError, ValueError, RuntimeError) as e:
             raise UserError(f"{weights} is corrupt ({type(e).__name__}); retrain with `assistant train`") from e
         tokenizer = load_tokenizer(tok_dir or weights)
@@ -105,6 +105,9 @@ def _with_adapter(model: PreTrainedModel, adapter_dir: Path) -> PreTrainedModel:
     if not (adapter_dir / "adapter_config.json").is_file():
         raise UserError(f"{adapter_dir} holds no adapter (adapter_config.json missing); "
                         "retrain with `assistant train`")
+    if not (adapter_dir / "adapter_model.safetensors").is_file():
+        raise UserError(f"{adapter_dir} has no adapter_model.safetensors (this tool loads safetensors only: a pickled "
+                        ".bin can run code when loaded); retrain with `assistant train`")
     try:
         return PeftModel.from_pretrained(model, str(adapter_dir))  # type: ignore[return-value]
     except Exception as e:  # peft raises many types for a damaged adapter; all mean the same to a user

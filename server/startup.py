@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant import workspace
-from assistant.config import Config, ServerConfig, load_config
+from assistant.config import Config, Resolved, ServerConfig, resolve
 from assistant.errors import UserError
 from assistant.modeldir import read_manifest
 from server.backends.base import Backend
@@ -46,24 +46,31 @@ def resolve_settings(root: Path | None, overrides: dict[str, Any], options: Any,
     """The settings for the workspace `root`: its config files, the CLI's `overrides`, then `options`.
 
     `options` is the client's `initializationOptions`: `{"server": {"time_budget_ms": 500, ...}}` overrides
-    the [server] section. Bad options are reported (`warnings`) and ignored; bad config files set `error` and
-    leave `fallback` in force.
+    the [server] section, except the keys only the user's own config may set (`assistant.config`, trusted
+    only): like the repository's files, a client's options are not the user's (a workspace setting, a
+    plugin), so those are ignored with a warning. Bad options are reported (`warnings`) and ignored; bad
+    config files set `error` and leave `fallback` in force.
     """
-    extra: dict[str, Any] = {}
+    client: dict[str, Any] = {}
     if isinstance(options, dict) and isinstance(options.get("server"), dict):
-        extra = {f"server.{k}": v for k, v in options["server"].items()}
-    cfg = fallback
+        client = {f"server.{k}": v for k, v in options["server"].items()}
+    resolved: Resolved | None = None
     warnings: list[str] = []
     error: str | None = None
     try:
-        cfg = load_config(root, {**overrides, **extra})
+        resolved = resolve(root, overrides, client)
     except UserError as e:
-        if extra:
-            warnings.append(f"initializationOptions ignored: {e}")
         try:
-            cfg = load_config(root, overrides)
+            resolved = resolve(root, overrides)
         except UserError as e2:
             error = str(e2)
+        else:
+            warnings.append(f"initializationOptions ignored: {e}")
+    cfg = fallback
+    if resolved is not None:
+        cfg, warnings = resolved.cfg, resolved.warnings + warnings
+    for warning in warnings:
+        log.warning("%s", warning)
     server = cfg.server
     model_dir = (Path(server.model_dir).expanduser() if server.model_dir
                  else workspace.model_dir(root) if root is not None else None)

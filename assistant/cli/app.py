@@ -13,6 +13,7 @@ import typer
 
 from assistant.errors import UserError
 from assistant.logs import quiet_libraries
+from assistant.network import enforce_offline
 
 app = typer.Typer(
     name="assistant",
@@ -41,10 +42,10 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _register() -> None:
-    from assistant.cli import bench, complete, config, export, mine, serve, stats, train
+    from assistant.cli import bench, complete, config, export, mine, pull, serve, stats, train
     from assistant.cli import eval as evaluate
 
-    for module in (mine, train, evaluate, complete, serve, config, export, stats, bench):
+    for module in (mine, train, evaluate, complete, serve, config, export, stats, bench, pull):
         module.register(app)
 
 
@@ -62,6 +63,7 @@ def main() -> None:
     # Other libraries' chatter stays off the terminal (unless --verbose); stdout is for results and the LSP stream.
     args = sys.argv[1:]
     quiet_libraries(verbose=_take_verbose(args))
+    enforce_offline(args)  # before any Hugging Face library is imported: they read the switch once
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # oneDNN keeps up to 1024 compiled bf16 kernels by default, one per tensor shape: with packed rows of
     # changing width that cache, not the model, becomes the largest thing in memory. 16 shapes are plenty.

@@ -10,6 +10,11 @@ budgets are counted with the model dir's tokenizer. Responses stream (server-sen
 token, so the pipeline can stop between pieces and closing the stream ends the request. Each connect and
 read waits at most `server.openai_timeout_s`; a refused connection, a timeout, 429 or 5xx is retried
 `server.openai_retries` times with backoff, only before the first piece (a retry after it would repeat text).
+
+What leaves the machine: the prompt (code around the cursor, snippets of other open files) and the API key.
+So the URL must be http(s) on this machine unless the user's own config sets `server.allow_remote`, and
+redirects are never followed: urllib would resend the Authorization header, and the prompt, to wherever a
+redirect points.
 """
 
 from __future__ import annotations
@@ -25,14 +30,34 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from assistant.config import ServerConfig
+from assistant.config import ServerConfig, is_loopback, user_config_path
 from assistant.errors import UserError
 from assistant.profiles import LEFT_TO_RIGHT, Profile, get_profile, resolve_profile
 from server.backends.base import Capabilities, GenerationCounts, GenerationRequest, trained_context
 
 log = logging.getLogger("assistant.openai")
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """Every 3xx becomes an HTTPError: a redirect would carry the prompt and the Authorization header along."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
+        return None
+
+
+def checked_url(cfg: ServerConfig) -> str:
+    """`server.openai_url` without its trailing slash, or UserError: not http(s), or not on this machine
+    without `server.allow_remote`."""
+    url = cfg.openai_url.rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UserError(f"server.openai_url = {cfg.openai_url!r} is not an http:// or https:// URL; set it to the "
+                        "server's base URL, such as http://127.0.0.1:8080/v1")
+    if not is_loopback(parts.hostname) and not cfg.allow_remote:
+        raise UserError(f"server.openai_url = {url!r} is not on this machine, and your code would be sent there; "
+                        f"if you trust that server, set server.allow_remote = true in {user_config_path()}")
+    return url
 
 
 class OpenAIBackend:
@@ -40,16 +65,17 @@ class OpenAIBackend:
     """The remote server keeps (or not) its own KV cache; nothing here can switch it or see what it saved."""
 
     def __init__(self, cfg: ServerConfig, profile: Profile, tokenizer: Any | None, name_hint: str = "") -> None:
-        self.url = cfg.openai_url.rstrip("/")
+        self.url = checked_url(cfg)
         self.timeout = cfg.openai_timeout_s
         self.retries = cfg.openai_retries
         self.profile = profile
         self.tokenizer = tokenizer
         self.trained_context: int | None = None
         """The model dir's trained length, for the pipeline's context budget (as with the in-process engines)."""
-        host = urlsplit(self.url).hostname or ""
-        # A proxy from the environment must not swallow requests to a server on this machine.
-        handlers = [urllib.request.ProxyHandler({})] if host in LOOPBACK else []
+        handlers: list[urllib.request.BaseHandler] = [_RefuseRedirects()]
+        if is_loopback(urlsplit(self.url).hostname or ""):
+            # A proxy from the environment must not swallow requests to a server on this machine.
+            handlers.append(urllib.request.ProxyHandler({}))
         self._opener = urllib.request.build_opener(*handlers)
         self._headers = {"Content-Type": "application/json"}
         if cfg.openai_api_key_env:
@@ -122,6 +148,10 @@ class OpenAIBackend:
             try:
                 return self._opener.open(request, timeout=self.timeout)
             except urllib.error.HTTPError as e:
+                if 300 <= e.code < 400:
+                    raise UserError(f"the server at {self.url} redirected {path} to {e.headers.get('Location')!r} "
+                                    f"({e.code}); redirects are not followed (they would carry your code and API "
+                                    "key along): set server.openai_url to the address that answers") from e
                 detail = e.read().decode("utf-8", "replace")[:200].replace("\n", " ")
                 if e.code not in RETRYABLE_STATUS or attempt == self.retries:
                     raise UserError(f"the server at {self.url} answered {e.code} to {path}: {detail}; check "

@@ -1,9 +1,13 @@
 """The openai backend against llama-cpp-python's own OpenAI-compatible server, started here on 127.0.0.1 with
 the export of a tiny model trained by `assistant train`: the same completions as llama.cpp in process, retries
-while the server starts, and one-line errors for a server that is down or silent."""
+while the server starts, and one-line errors for a server that is down or silent. Then what may leave the
+machine: a redirect is not followed (real HTTP servers record that the key went nowhere), and a server on
+another machine needs the user's `server.allow_remote`."""
 
 from __future__ import annotations
 
+import dataclasses
+import http.server
 import logging
 import shutil
 import socket
@@ -20,6 +24,7 @@ from helpers import pattern_module
 
 from assistant.config import ServerConfig, load_config
 from assistant.errors import UserError
+from assistant.profiles import GENERIC
 from assistant.prompt import FimInput, render_prompt
 from server.backends import load_backend
 from server.backends.base import GenerationRequest, generate
@@ -125,3 +130,84 @@ def test_a_silent_server_times_out(served: dict[str, Any]) -> None:
     listener.close()
     for conn in accepted:
         conn.close()
+
+
+class Recorder:
+    """A real HTTP server on 127.0.0.1: records (method, path, Authorization) of each request; answers with a
+    redirect to `redirect_to` when given (status `code`), else as an OpenAI-compatible server lists models."""
+
+    def __init__(self, host: str = "127.0.0.1", redirect_to: str = "", code: int = 302) -> None:
+        self.requests: list[tuple[str, str, str | None]] = []
+        requests = self.requests
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def answer(self) -> None:
+                requests.append((self.command, self.path, self.headers.get("Authorization")))
+                if redirect_to:
+                    self.send_response(code)
+                    self.send_header("Location", redirect_to + self.path)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = b'{"data": [{"id": "elsewhere"}]}'
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://{host}:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.parametrize("code", [302, 307])
+def test_a_redirect_is_not_followed_so_the_key_and_the_code_go_nowhere(monkeypatch: pytest.MonkeyPatch,
+                                                                        code: int) -> None:
+    monkeypatch.setenv("ASSISTANT_TEST_API_KEY", "the-users-secret-token")
+    elsewhere = Recorder(host="localhost")  # another origin than the one configured
+    front = Recorder(redirect_to=elsewhere.origin, code=code)
+    try:
+        cfg = ServerConfig(backend="openai", openai_url=front.origin + "/v1", openai_retries=0,
+                           openai_api_key_env="ASSISTANT_TEST_API_KEY")
+        with pytest.raises(UserError, match=rf"the server at {front.origin}/v1 redirected /models to "
+                                            rf"'{elsewhere.origin}/v1/models' \({code}\); redirects are not "
+                                            "followed"):
+            OpenAIBackend(cfg, GENERIC, None)  # asks for the model list
+        backend = OpenAIBackend(dataclasses.replace(cfg, openai_model="m"), GENERIC, None)
+        with pytest.raises(UserError, match="redirected /completions"):
+            generate(backend, GenerationRequest("def f(", max_new_tokens=4))
+        assert [(m, path, auth) for m, path, auth in front.requests] == [
+            ("GET", "/v1/models", "Bearer the-users-secret-token"),
+            ("POST", "/v1/completions", "Bearer the-users-secret-token")]
+        assert elsewhere.requests == []
+    finally:
+        front.close()
+        elsewhere.close()
+
+
+def test_a_server_on_another_machine_needs_the_users_opt_in() -> None:
+    cfg = ServerConfig(backend="openai", openai_url="http://10.1.2.3:8080/v1/", openai_model="m")
+    with pytest.raises(UserError, match=r"server\.openai_url = 'http://10\.1\.2\.3:8080/v1' is not on this "
+                                        r"machine, and your code would be sent there; if you trust that server, "
+                                        r"set server\.allow_remote = true in .*config\.toml"):
+        OpenAIBackend(cfg, GENERIC, None)
+    backend = OpenAIBackend(dataclasses.replace(cfg, allow_remote=True), GENERIC, None)  # no request made yet
+    assert backend.url == "http://10.1.2.3:8080/v1"
+    for url in ("http://127.0.0.1:8080/v1", "http://localhost:8080/v1", "http://[::1]:8080/v1"):
+        assert OpenAIBackend(dataclasses.replace(cfg, openai_url=url), GENERIC, None).url == url
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1/v1", "127.0.0.1:8080/v1"])
+def test_a_url_that_is_not_http_is_one_line(url: str) -> None:
+    cfg = ServerConfig(backend="openai", openai_url=url, openai_model="m", allow_remote=True)
+    with pytest.raises(UserError, match=r"is not an http:// or https:// URL"):
+        OpenAIBackend(cfg, GENERIC, None)
