@@ -101,13 +101,16 @@ class Editor:
 
 
 def write_init(tmp: Path, setup: dict[str, Any], prelude: str = "") -> Path:
-    """An init.lua that puts the plugin on the runtimepath and calls setup() with `setup` (plus `prelude`)."""
+    """An init.lua that puts the plugin on the runtimepath, trusts the directory Neovim starts in and calls
+    setup() with `setup` (plus `prelude`)."""
     init = tmp / "init.lua"
     init.write_text("\n".join([
         f"vim.opt.runtimepath:prepend({json.dumps(str(PLUGIN))})",
         "vim.opt.swapfile = false",
         f"dofile({json.dumps(str(HERE / 'probe.lua'))})",
         f"local opts = vim.json.decode({json.dumps(json.dumps(setup))})",
+        # The workspace the editor starts in (--cmd cd) is trusted, as the user would have answered once.
+        "require('assistant.trust').set(vim.fn.getcwd(), 'allow')",
         prelude,
         'require("assistant").setup(opts)',
         "",

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import pattern_module
-from nvim_harness import Editor, ghost, ghost_at_cursor, next_line, next_word
+from nvim_harness import FAKE_SERVER, Editor, NvimBinary, ghost, ghost_at_cursor, next_line, next_word
 
 pytestmark = pytest.mark.slow
 
@@ -194,3 +195,103 @@ def test_statusline_status_command_and_checkhealth(editor: Editor, tiny_workspac
     assert "ERROR" not in report, report
     editor.nvim.command("bwipeout")
     assert not editor.errors()
+
+
+# Trusted workspaces: a server starts only where the user trusts the workspace. These tests run the fake
+# in-process server (fake_server.lua) and pass `trusted_dirs = {}` themselves, whatever the harness trusts.
+
+FAKE_CMD = f"opts.cmd = dofile({json.dumps(str(FAKE_SERVER))}).cmd"
+
+
+def cloned_repo(tmp_path: Path) -> Path:
+    root = tmp_path / "cloned"
+    (root / ".git").mkdir(parents=True)
+    return root
+
+
+def trust_of(ed: Editor, root: Path) -> str | None:
+    return ed.lua("return require('assistant.trust').decision(...)", str(root))
+
+
+def test_an_untrusted_workspace_starts_no_server_until_trusted(make_editor, nvim_binary: NvimBinary,
+                                                               tmp_path: Path) -> None:
+    root = cloned_repo(tmp_path)
+    ed = make_editor(nvim_binary, root, {"trusted_dirs": []},
+                     prelude=FAKE_CMD + "\nrequire('assistant.trust').set(vim.fn.getcwd(), nil)")
+    ed.nvim.command(f"edit {root / 'notes.py'}")
+    state = ed.wait("the untrusted status", lambda s: s["statusline"] == "assistant: untrusted")
+    ed.wait("the message saying why", lambda s: "no server started" in ed.messages())
+    assert f"{root} is not a trusted workspace" in ed.messages() and ":Assistant trust" in ed.messages()
+    ed.nvim.command(f"edit {root / 'other.py'}")  # another buffer: still nothing, and not said again
+    time.sleep(1)
+    state = ed.probe()
+    assert state["clients"] == 0 and ed.lua("return #vim.lsp.get_clients({ name = 'repo-assistant' })") == 0
+    assert ed.messages().count("no server started") == 1
+    assert trust_of(ed, root) is None
+
+    ed.nvim.command("Assistant trust")
+    ed.wait("the server started once trusted", lambda s: s["clients"] == 1
+            and s["statusline"] == "assistant: ready (fake-model)")
+    assert trust_of(ed, root) == "allow"
+    saved = json.loads((Path(ed.lua("return require('assistant.trust').file()"))).read_text())
+    assert saved == {str(root.resolve()): "allow"}  # remembered for the next session
+
+    ed.nvim.command("Assistant untrust")
+    ed.wait("the server stopped", lambda s: s["clients"] == 0)
+    assert trust_of(ed, root) == "deny"
+    ed.nvim.command(f"edit {root / 'third.py'}")
+    time.sleep(1)
+    assert ed.probe()["clients"] == 0
+    assert not ed.errors()
+
+
+@pytest.mark.parametrize("answer", [1, 2, 3], ids=["trust", "not-now", "never"])
+def test_with_a_ui_the_plugin_asks_before_starting(make_editor, nvim_binary: NvimBinary, tmp_path: Path,
+                                                   answer: int) -> None:
+    """The question goes through vim.ui.select (here answered by the test, as a user would pick an item)."""
+    root = cloned_repo(tmp_path)
+    ed = make_editor(nvim_binary, root, {"trusted_dirs": []}, prelude="\n".join([
+        FAKE_CMD,
+        "require('assistant.trust').set(vim.fn.getcwd(), nil)",
+        "require('assistant.trust').can_ask = function() return true end",
+        "_G.questions = {}",
+        f"vim.ui.select = function(items, o, choose) table.insert(_G.questions, o.prompt) "
+        f"choose(items[{answer}], {answer}) end",
+    ]))
+    ed.nvim.command(f"edit {root / 'notes.py'}")
+    if answer == 1:
+        ed.wait("the server started", lambda s: s["statusline"] == "assistant: ready (fake-model)")
+    else:
+        ed.wait("the untrusted status", lambda s: s["statusline"] == "assistant: untrusted")
+    ed.nvim.command(f"edit {root / 'other.py'}")
+    time.sleep(1)
+    questions = ed.lua("return _G.questions")
+    assert len(questions) == 1 and str(root) in questions[0]  # asked once, naming the workspace
+    assert ed.probe()["clients"] == (1 if answer == 1 else 0)
+    assert trust_of(ed, root) == {1: "allow", 2: None, 3: "deny"}[answer]
+    assert not ed.errors()
+
+
+def test_trusted_dirs_and_neovims_own_trust_start_the_server(make_editor, nvim_binary: NvimBinary,
+                                                            tmp_path: Path) -> None:
+    mine = tmp_path / "src" / "mine"
+    in_mine = cloned_repo(mine)
+    ed = make_editor(nvim_binary, in_mine, {"trusted_dirs": [str(mine)]}, prelude=FAKE_CMD)
+    ed.nvim.command(f"edit {in_mine / 'notes.py'}")
+    ed.wait("the server in a trusted dir", lambda s: s["statusline"] == "assistant: ready (fake-model)")
+
+    # A directory allowed in Neovim's own trust database (what its vim.secure.read() prompt records).
+    elsewhere = cloned_repo(tmp_path / "elsewhere")
+    ed.lua("""
+        local state = vim.fn.stdpath("state")
+        vim.fn.mkdir(state, "p")
+        local f = assert(io.open(state .. "/trust", "a"))
+        f:write("directory " .. vim.uv.fs_realpath(...) .. "\\n")
+        f:close()""", str(elsewhere))
+    assert ed.lua("return vim.secure.read(...)", str(elsewhere)) is True  # Neovim agrees, without asking
+    ed.nvim.command(f"split {elsewhere / 'main.py'}")
+    ed.wait("the server in Neovim's trusted dir", lambda s: s["clients"] == 1)
+    roots = ed.lua("return vim.tbl_map(function(c) return c.root_dir end, "
+                   "vim.lsp.get_clients({ name = 'repo-assistant' }))")
+    assert sorted(roots) == sorted([str(in_mine), str(elsewhere)])
+    assert not ed.errors()

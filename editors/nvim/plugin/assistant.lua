@@ -11,5 +11,6 @@ end, {
   complete = function(arglead, cmdline)
     return require("assistant.commands").complete(arglead, cmdline)
   end,
-  desc = "repo-assistant: status | toggle [buffer] | start | stop | restart | train [ARGS] | stats [ARGS]",
+  desc = "repo-assistant: status | toggle [buffer] | start | stop | restart | trust | untrust | train [ARGS] | "
+    .. "stats [ARGS]",
 })

@@ -1,9 +1,11 @@
---- `:Assistant {subcommand}`: status, toggle [buffer], start, stop, restart, train [ARGS], stats [ARGS].
+--- `:Assistant {subcommand}`: status, toggle [buffer], start, stop, restart, trust, untrust, train [ARGS],
+--- stats [ARGS].
 
 local config = require("assistant.config")
 local lsp = require("assistant.lsp")
 local status = require("assistant.status")
 local telemetry = require("assistant.telemetry")
+local trust = require("assistant.trust")
 
 local api = vim.api
 
@@ -87,10 +89,32 @@ function subcommands.start()
   local root = root_or_complain()
   if root then
     lsp.failed[root] = nil
+    trust.ask_again(root)
     if not lsp.attach(bufnr) and not lsp.failed[root] then
       notify("this buffer does not get ghost text (its filetype is excluded, or it is not a file)",
         vim.log.levels.WARN)
     end
+  end
+end
+
+--- Trust the workspace (remembered) and start its server.
+function subcommands.trust()
+  local root = root_or_complain()
+  if root then
+    trust.set(root, "allow")
+    lsp.failed[root] = nil
+    notify(("trusted %s: its server starts with its files"):format(trust.key(root)))
+    lsp.start_root(root)
+  end
+end
+
+--- Stop trusting the workspace (remembered): its server stops and none starts until `:Assistant trust`.
+function subcommands.untrust()
+  local root = root_or_complain()
+  if root then
+    trust.set(root, "deny")
+    lsp.stop(root)
+    notify(("%s is not trusted any more: no server starts there until :Assistant trust"):format(trust.key(root)))
   end
 end
 

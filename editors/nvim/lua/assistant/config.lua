@@ -31,6 +31,12 @@ M.defaults = {
   -- false: nothing starts until `:Assistant start`.
   auto_start = true,
 
+  -- Directories whose workspaces are trusted without asking: each directory and every directory below it, as
+  -- in { "~/src/mine" }. Elsewhere a server starts only in a workspace trusted with `:Assistant trust` (or by
+  -- answering the question the plugin asks, or by Neovim's own |vim.secure| trust of the directory): the
+  -- server reads the workspace's config and loads the model found there.
+  trusted_dirs = {},
+
   -- Files or directories that mark a workspace root, searched upward from the buffer's file in this order.
   -- A buffer outside any workspace gets no server (the model is trained per repository).
   root_markers = { ".assistant", "assistant.toml", ".git" },
@@ -110,6 +116,7 @@ local function validate(opts)
     },
     log_file = { function(v) return v == nil or type(v) == "string" end, "nil or a file name" },
     auto_start = { function(v) return type(v) == "boolean" end, "true or false" },
+    trusted_dirs = { is_list_of_strings, "a list of directories" },
     root_markers = { is_list_of_strings, "a list of file names" },
     filetypes = { optional_list_of_strings, "nil or a list of filetypes" },
     exclude_filetypes = { is_list_of_strings, "a list of filetypes" },
@@ -149,7 +156,7 @@ end
 function M.set(opts)
   local merged = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts or {})
   -- Lists replace the default list rather than merge into it by index.
-  for _, key in ipairs({ "cli", "cmd", "root_markers", "filetypes", "exclude_filetypes" }) do
+  for _, key in ipairs({ "cli", "cmd", "trusted_dirs", "root_markers", "filetypes", "exclude_filetypes" }) do
     if opts and opts[key] ~= nil then
       merged[key] = opts[key]
     end

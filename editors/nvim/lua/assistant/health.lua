@@ -1,9 +1,11 @@
---- `:checkhealth assistant`: the Neovim version, the `assistant` executable, the workspace's model dir, and
---- a real start of the server (initialize, shutdown, exit over stdio), plus the servers running now.
+--- `:checkhealth assistant`: the Neovim version, the `assistant` executable, whether the workspace is trusted,
+--- its model dir, and a real start of the server (initialize, shutdown, exit over stdio; in a trusted
+--- workspace only), plus the servers running now.
 
 local config = require("assistant.config")
 local lsp = require("assistant.lsp")
 local status = require("assistant.status")
+local trust = require("assistant.trust")
 
 local health = vim.health
 
@@ -147,13 +149,29 @@ local function check_running()
   end
 end
 
+--- Whether the server may be started in `root` (no workspace: it starts without one).
+---@param root string?
+---@return boolean
+local function check_trust(root)
+  if not root then
+    return true
+  end
+  if trust.trusted(root) then
+    health.ok(("workspace %s is trusted"):format(trust.key(root)))
+    return true
+  end
+  health.warn(("workspace %s is not trusted: no server starts there, and this check does not start one")
+    :format(trust.key(root)), { "If you trust this repository: :Assistant trust" })
+  return false
+end
+
 function M.check()
   health.start("repo-assistant: Neovim")
   check_version()
   health.start("repo-assistant: server")
   local root = vim.b.assistant_root or lsp.root_of(vim.api.nvim_get_current_buf())
     or vim.fs.root(vim.fn.getcwd(), config.options.root_markers)
-  if check_executable() then
+  if check_executable() and check_trust(root) then
     check_server_start(root)
   end
   health.start("repo-assistant: model")

@@ -5,7 +5,7 @@
 --- Modules, one concern each: config (options), lsp (the server per workspace), completion + ghost (ghost
 --- text drawn with extmarks, Neovim 0.10/0.11), native (Neovim 0.12's own inline completion), buffers
 --- (the per-buffer state of both), suggestion (accepting, shared by both), telemetry, keymaps, status
---- (statusline), commands (`:Assistant`), health.
+--- (statusline), trust (which workspaces may start a server), commands (`:Assistant`), health.
 
 local config = require("assistant.config")
 local ghost = require("assistant.ghost")

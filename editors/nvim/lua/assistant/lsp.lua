@@ -1,11 +1,13 @@
 --- The language server: one `assistant serve` per workspace root, started (or reused) through
 --- `vim.lsp.start` when a buffer of an enabled filetype opens, stopped with the editor (Neovim stops every
 --- LSP client on exit). A server that cannot start is reported once per root with an error message, and
---- editing goes on without ghost text until `:Assistant restart`.
+--- editing goes on without ghost text until `:Assistant restart`. Nothing starts in a workspace the user
+--- has not trusted (`assistant.trust`): the plugin asks first.
 
 local config = require("assistant.config")
 local status = require("assistant.status")
 local text = require("assistant.text")
+local trust = require("assistant.trust")
 
 local api = vim.api
 
@@ -168,6 +170,10 @@ function M.attach(bufnr, start)
   if start == false or M.failed[root] then
     return nil
   end
+  if not trust.trusted(root) then
+    M.untrusted(root)
+    return nil
+  end
   local cmd = config.server_cmd()
   if type(cmd) == "table" and vim.fn.executable(cmd[1]) == 0 then
     fail(root, ("cannot start the server: `%s` is not an executable; set `cli` (or `cmd`) in "
@@ -181,6 +187,24 @@ function M.attach(bufnr, start)
     return nil
   end
   return id
+end
+
+--- No server for the untrusted `root`: ask (once a session) whether to trust it, unless it was denied.
+---@param root string
+function M.untrusted(root)
+  local function report(message)
+    local now = status.by_root[root]
+    if not (now and now.state == "untrusted" and now.message == message) then
+      status.set(root, { state = "untrusted", model = "", message = message })
+    end
+  end
+  if trust.decision(root) == "deny" then
+    report(("%s is not trusted (denied); :Assistant trust starts a server there"):format(root))
+    return
+  end
+  trust.ask(root, function()
+    M.start_root(root)
+  end, report)
 end
 
 --- Attach every eligible loaded buffer of `root` (of every workspace when nil), starting servers.

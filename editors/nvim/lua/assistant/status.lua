@@ -1,5 +1,6 @@
 --- The server's state for the statusline: `$/assistant/status` notifications (loading, ready, generating,
---- error, with the model name), plus what the plugin knows itself (starting, a server that would not start).
+--- error, with the model name), plus what the plugin knows itself (starting, a server that would not start,
+--- a workspace not trusted to start one).
 ---
 --- Statusline: `%{v:lua.require'assistant'.statusline()}`; lualine: `{ require("assistant").statusline }`.
 --- Every change fires `User AssistantStatus`, for statuslines that redraw on events.
@@ -7,7 +8,7 @@
 local M = {}
 
 ---@class assistant.Status
----@field state "starting"|"loading"|"ready"|"generating"|"error"|"stopped"
+---@field state "starting"|"loading"|"ready"|"generating"|"error"|"stopped"|"untrusted"
 ---@field model string
 ---@field message string
 ---@field eval any the model's evaluation summary, as the server sends it (nil when unknown)
