@@ -75,7 +75,8 @@ class Editor:
         self._drain: asyncio.Future[None] | None = None
 
     @classmethod
-    async def start(cls, root: Path, model_dir: Path | None, options: dict[str, Any], typist: Typist) -> Editor:
+    async def start(cls, root: Path, model_dir: Path | None, options: dict[str, Any], typist: Typist,
+                    telemetry_dir: Path | None = None) -> Editor:
         client = LanguageClient("assistant-bench", "1")
         editor = cls(client, root, typist)
 
@@ -87,6 +88,7 @@ class Editor:
                 editor.ready.set()
 
         args = ["-m", "assistant.cli", "serve"] + (["--model-dir", str(model_dir)] if model_dir else [])
+        args += ["--telemetry-dir", str(telemetry_dir)] if telemetry_dir else []
         await client.start_io(sys.executable, *args, cwd=str(root))
         editor._drain = asyncio.ensure_future(editor._read_stderr())
         await client.initialize_async(types.InitializeParams(

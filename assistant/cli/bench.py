@@ -90,11 +90,13 @@ async def _run(root: Path, model_dir: Path | None, samples: list[Any], typist: A
     from server.replay import Editor, Tally
 
     with tempfile.TemporaryDirectory(prefix="assistant-bench-") as tmp:
-        options = {name: {"telemetry": True, "telemetry_dir": str(Path(tmp) / name),
-                          **(FEATURES_OFF if name == "off" else {})} for name in ("on", "off")}
+        # Where telemetry goes is the user's choice (a trusted-only key), so it travels on the command line;
+        # the features switched off are ordinary settings and go as initializationOptions, as an editor's would.
+        options = {name: {"telemetry": True, **(FEATURES_OFF if name == "off" else {})} for name in ("on", "off")}
         console.print(f"bench: starting two servers; typing {len(samples)} examples "
                       f"({sum(len(s.middle) for s in samples)} characters) into each")
-        editors = await asyncio.gather(*(Editor.start(root, model_dir, options[n], typist) for n in ("on", "off")))
+        editors = await asyncio.gather(*(Editor.start(root, model_dir, options[n], typist, Path(tmp) / n)
+                                         for n in ("on", "off")))
         tallies = {"on": Tally(), "off": Tally()}
         try:
             for i, sample in enumerate(samples, 1):
