@@ -7,20 +7,25 @@ directly. Threads come from `server.threads` (0: one for a model under 50M param
 
 Prompt-prefix reuse is on: llama-cpp-python's `Llama.generate` keeps the previous request's KV cache and
 evaluates only the tokens after the longest common prefix, so a keystroke costs the new tokens, not the
-whole prompt. Pieces are yielded per token, so `backends.base.generate` can stop between any two.
+whole prompt. Pieces are yielded per token, so `backends.base.generate` can stop between any two. A
+left-to-right prompt is healed as the transformers backend heals it (`assistant.healing`).
 """
 
 from __future__ import annotations
 
 import codecs
 import ctypes
+import functools
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from assistant.config import ServerConfig
 from assistant.errors import UserError
+from assistant.healing import Healer, split_prompt
 from assistant.llama import open_llama
 from assistant.modeldir import read_manifest
 from assistant.profiles import LEFT_TO_RIGHT, Profile, get_profile, resolve_profile
@@ -99,6 +104,8 @@ class LlamaCppBackend:
         self.trained_context: int | None = None
         self.reused_tokens = 0
         """Prompt tokens the last generation took from the kept KV cache instead of evaluating them."""
+        self._healer: Healer | bool | None = False
+        """Token healing of a left-to-right prompt: built on first use (False: not yet; None: cannot be healed)."""
 
     def configure(self, kv_reuse: bool, draft_tokens: int) -> None:
         self.set_prompt_cache(kv_reuse)  # no speculative decoding in this engine: `draft_tokens` does not apply
@@ -122,6 +129,15 @@ class LlamaCppBackend:
         ids.discard(-1)
         return ids
 
+    @functools.cached_property
+    def _special_ids(self) -> set[int]:
+        """BOS and every control token: a prompt ending with one is not healed."""
+        import llama_cpp
+
+        control = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+        return {int(llama_cpp.llama_vocab_bos(self._vocab)), *self._end_ids,
+                *(i for i in range(self.llm.n_vocab()) if llama_cpp.llama_vocab_get_attr(self._vocab, i) & control)}
+
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)) if text else 0
 
@@ -131,12 +147,28 @@ class LlamaCppBackend:
     def encode(self, prompt: str) -> list[int]:
         return list(self.llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True))
 
+    def healer(self) -> Healer | None:
+        """The healer of a left-to-right profile, or None (a FIM prompt ends with its sentinel; a vocabulary whose
+        pieces do not spell the text one by one, such as SentencePiece's, is not healed)."""
+        if not self.profile.left_to_right or self._strip_first_space:
+            return None
+        if self._healer is False:
+            pieces = [self._piece(i).decode("utf-8", "replace") for i in range(self.llm.n_vocab())]
+            probe = "def f(x):\n    return x\n"
+            tokens = self.llm.tokenize(probe.encode("utf-8"), add_bos=False, special=False)
+            self._healer = Healer(pieces) if "".join(pieces[t] for t in tokens) == probe else None
+        return self._healer if isinstance(self._healer, Healer) else None
+
     def stream(self, request: GenerationRequest) -> Iterator[str]:
         with self._lock:
             yield from self._stream(request)
 
     def _stream(self, request: GenerationRequest) -> Iterator[str]:
         ids = self.encode(request.prompt)
+        healer = self.healer()
+        healed = ""
+        if healer is not None:
+            ids, healed = split_prompt(ids, healer.pieces.__getitem__, self._special_ids)
         room = self.llm.n_ctx() - len(ids)
         if room <= 0:
             raise UserError(f"the prompt is {len(ids)} tokens, more than llama.cpp's context of {self.llm.n_ctx()}; "
@@ -148,15 +180,32 @@ class LlamaCppBackend:
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         sampling = ({"temp": 0.0} if request.temperature <= 0 else
                     {"temp": request.temperature, "top_k": 0, "top_p": 1.0, "min_p": 0.0})  # plain sampling
+        healed_bytes, spelled = healed.encode("utf-8"), b""  # the taken-back text; what the model wrote of it
+
+        def heal(_: Any, scores: Any) -> Any:
+            """Before each token: while the taken-back text is not spelled again, only tokens that spell it."""
+            if healer is None or len(spelled) >= len(healed_bytes):
+                return scores
+            keep = healer.allowed(healed_bytes[len(spelled):].decode("utf-8"))
+            allowed = np.full_like(scores, -np.inf)
+            allowed[keep] = scores[keep]
+            return allowed
+
         first = True
-        for count, token in enumerate(self.llm.generate(ids, repeat_penalty=1.0, reset=True, **sampling), 1):
+        tokens = self.llm.generate(ids, repeat_penalty=1.0, reset=True, logits_processor=[heal] if healed else None,
+                                   **sampling)
+        for count, token in enumerate(tokens, 1):
             if token in self._end_ids:
                 return
-            text = decoder.decode(self._piece(token))
-            if first and self._strip_first_space and text.startswith(" "):
+            piece = self._piece(token)
+            if len(spelled) < len(healed_bytes):  # the token spells (part of) the taken-back text, maybe more
+                spelled += piece
+                piece = spelled[len(healed_bytes):]
+            text = decoder.decode(piece)
+            if text and first and self._strip_first_space and text.startswith(" "):
                 text = text[1:]
-            first = False
-            if not decoder.getstate()[0]:  # hold back a partial UTF-8 character
+            first = first and not text
+            if text and not decoder.getstate()[0]:  # hold back a partial UTF-8 character
                 yield text
             if count >= limit:
                 return

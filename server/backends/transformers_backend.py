@@ -26,6 +26,7 @@ from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
 from assistant.config import SMALL_MODEL_PARAMETERS
+from assistant.healing import Healer, healer_for, split_prompt
 from assistant.models import Loaded
 from server.backends.base import Capabilities, GenerationCounts, GenerationRequest, trained_context
 from server.drafts import Drafts
@@ -62,6 +63,9 @@ class TransformersBackend:
         for nothing)."""
         self.trained_context = trained_context(loaded.manifest)
         """Longest sequence a model trained from scratch has seen (None: a pretrained base, or unknown)."""
+        self._healer: Healer | bool | None = False
+        """Token healing for prompts that end with the prefix (`assistant.healing`): built on first use (False:
+        not yet; None: this tokenizer cannot be healed)."""
 
     def _special_stop_ids(self) -> set[int]:
         """Token ids that end a completion: EOS, the profile's end token and its special stop tokens."""
@@ -101,25 +105,44 @@ class TransformersBackend:
             ids = [start] if start is not None else []
         return ids
 
+    def healer(self) -> Healer | None:
+        """The healer of a left-to-right profile, or None (a FIM prompt ends with its sentinel; a tokenizer whose
+        tokens do not decode one by one into the text, such as SentencePiece's, is not healed)."""
+        if not self.profile.left_to_right:
+            return None
+        if self._healer is False:
+            self._healer = healer_for(self.tokenizer)
+        return self._healer if isinstance(self._healer, Healer) else None
+
     def stream(self, request: GenerationRequest) -> Iterator[str]:
         with self._lock, torch.inference_mode():
             yield from self._stream(request)
 
     def _stream(self, request: GenerationRequest) -> Iterator[str]:
         ids = self.encode(request.prompt)
+        healer = self.healer()
+        healed = ""
+        if healer is not None:
+            ids, healed = split_prompt(ids, healer.pieces.__getitem__, set(self.tokenizer.all_special_ids))
         past, fed = self._reusable(ids)
         self.reused_tokens = len(fed)
         self.drafted_tokens = self.accepted_draft_tokens = 0
         drafts = self.drafts if request.temperature <= 0 and _croppable(past) else None
         pending = ids[len(fed):]  # not in the cache yet: the rest of the prompt, then the last token picked
         generated: list[int] = []
-        emitted = ""
+        text = emitted = ""
         end: list[int] = []
         try:
             while len(generated) < request.max_new_tokens:
+                remaining = healed[len(text):]  # of the taken-back text, what the model has not spelled again
                 room = request.max_new_tokens - len(generated) - 1  # the draft and its one more token fit
-                draft = drafts.propose(ids + generated, len(generated), room) if drafts is not None else []
+                draft = drafts.propose(ids + generated, len(generated), room) \
+                    if drafts is not None and not remaining else []
                 logits = self._feed(past, fed, pending + draft, len(draft) + 1)  # [len(draft) + 1, vocab]
+                if remaining and healer is not None:
+                    allowed = torch.full_like(logits[0], float("-inf"))
+                    allowed[healer.allowed(remaining)] = 0
+                    logits[0] += allowed
                 picks = _pick(logits, request.temperature)
                 agreed = 0
                 while agreed < len(draft) and picks[agreed] == draft[agreed]:
@@ -137,8 +160,8 @@ class TransformersBackend:
                         return
                     generated.append(token)
                     text = self.tokenizer.decode(generated, skip_special_tokens=False)
-                    if not text.endswith("\ufffd"):  # hold back a partial UTF-8 character
-                        piece, emitted = text[len(emitted):], text
+                    if not text.endswith("\ufffd") and len(text) > len(healed):  # a partial UTF-8 character waits
+                        piece, emitted = text[len(healed) + len(emitted):], text[len(healed):]
                         yield piece
                 pending = [picks[agreed]]
         finally:

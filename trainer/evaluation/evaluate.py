@@ -11,6 +11,7 @@ report files.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -153,17 +154,28 @@ def base_of(manifest: Manifest, model_dir: Path, tuned: Loaded) -> Loaded:
 
 
 def run_model(completer: Completer, examples: list[Example], progress: Progress, label: str) -> ModelRun:
+    """Complete every example with `completer`. The progress bar shows on a terminal; elsewhere (a redirected
+    log) a plain line is printed every twentieth of the examples or 30 s, whichever comes first."""
     run = ModelRun(completer.backend.name)
     task = progress.add_task(label, total=len(examples))
-    for ex in examples:
+    plain = not progress.console.is_terminal
+    started = printed = time.monotonic()
+    every = max(1, len(examples) // 20)
+    for done, ex in enumerate(examples, 1):
         req = CompletionRequest(text=ex.prefix + ex.suffix, offset=len(ex.prefix), path=ex.path,
                                 language_id=ex.language, open_documents=tuple((p, t) for p, t in ex.snippets))
-        started = time.perf_counter()
+        began = time.perf_counter()
         result = completer.complete(req)
-        run.latencies.append(time.perf_counter() - started)
+        run.latencies.append(time.perf_counter() - began)
         run.predictions.append(result.text)
         run.scores.append(score(result.text, ex.middle))
         progress.advance(task)
+        now = time.monotonic()
+        if plain and (done % every == 0 or now - printed >= 30 or done == len(examples)):
+            printed = now
+            eta = datetime.timedelta(seconds=round((len(examples) - done) * (now - started) / done))
+            progress.console.print(f"{label.strip()} {done}/{len(examples)}  ETA {eta}", markup=False,
+                                   highlight=False, soft_wrap=True)
     return run
 
 

@@ -59,3 +59,37 @@ def test_eval_without_a_model_dir_says_how_to_get_one(make_repo) -> None:
     assert "assistant train" in proc.stderr
 
 
+
+
+class _Echo:
+    """A completer that answers "x" to every request (no model: this test is about the progress lines, the same
+    for every engine)."""
+
+    class backend:  # the attribute `run_model` reads
+        name = "echo"
+
+    def complete(self, req: object) -> object:
+        class Result:
+            text = "x"
+        return Result()
+
+
+def test_eval_progress_prints_plain_lines_when_the_output_is_not_a_terminal() -> None:
+    import io
+    import re
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from trainer.evaluation.evaluate import run_model
+    from trainer.mining.examples import Example
+
+    examples = [Example(path="a.py", language="python", prefix=f"p{i}\n", middle="x", suffix="", kind="hunk")
+                for i in range(40)]
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=False, width=100)
+    with Progress(console=console) as progress:
+        run = run_model(_Echo(), examples, progress, "eval base ")  # type: ignore[arg-type]
+    assert len(run.predictions) == 40
+    lines = re.findall(r"^eval base (\d+)/40  ETA \d+:\d\d:\d\d$", out.getvalue(), re.MULTILINE)
+    assert [int(n) for n in lines] == list(range(2, 41, 2))  # every twentieth, the last included
