@@ -162,7 +162,7 @@ async def test_time_budget_returns_what_is_ready(tmp_path: Path) -> None:
 
 async def test_feedback_is_recorded_locally_and_unknown_ids_are_ignored(tmp_path: Path) -> None:
     model = ScriptedModel(answer="naïve😀 = 1")
-    session = await started(tmp_path, model)
+    session = await started(tmp_path, model, prefetch=False)  # a prefetch would log a second generation, or not
     shown = await session.complete("file:///m.py", at())
     assert shown is not None
     session.shown(shown.id)
