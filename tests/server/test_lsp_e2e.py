@@ -140,10 +140,11 @@ async def test_typing_through_then_accepting_needs_no_new_model_call(client: Lan
                                                                      tiny_workspace: Path) -> None:
     text, cursor = empty_body()
     doc = Doc(client, tiny_workspace / "pkg" / "through.py", text)
+    prefetches = sum(e["event"] == "generation" and e["prefetch"] for e in events(tiny_workspace))
     first = (await doc.inline(cursor)).items[0]
     ghost = first.insert_text
     assert isinstance(ghost, str) and len(ghost) >= 3
-    calls = sum(e["event"] == "generation" for e in events(tiny_workspace))
+    requests = sum(e["event"] == "generation" and not e["prefetch"] for e in events(tiny_workspace))
 
     doc.insert(cursor, ghost[:2])  # the user types the first two characters of the ghost text
     rest = (await doc.inline(cursor + 2)).items[0]
@@ -156,8 +157,9 @@ async def test_typing_through_then_accepting_needs_no_new_model_call(client: Lan
     await doc.inline(cursor + len(ghost))  # editors ask again at once after an accept
 
     recorded = events(tiny_workspace)
-    new_calls = [e for e in recorded if e["event"] == "generation"][calls:]
-    assert len(new_calls) == 1 and new_calls[0]["prefetch"] is True  # only the prefetch ran the model
+    generations = [e for e in recorded if e["event"] == "generation"]
+    assert sum(not e["prefetch"] for e in generations) == requests  # no request after the first ran the model
+    assert sum(e["prefetch"] for e in generations) > prefetches  # the prefetch did, whenever it finished
     mine = [e for e in recorded if e.get("id") == item_id(first)]
     assert [e["source"] for e in mine if e["event"] == "served"] == ["model", "typed-through"]
     assert ("shown", len(ghost) - 2) in [(e["event"], e["chars"]) for e in mine]
