@@ -1,14 +1,21 @@
 """The llama-cpp backend: a GGUF written by `assistant export`, run in process by llama.cpp (llama-cpp-python).
 
-Select it with `server.backend = "llama-cpp"` (or `assistant serve --backend llama-cpp`). Which file runs is
-`server.gguf`: auto (the export's f16/f32 file, else its first quantized one, else its LoRA over the base
-GGUF), a type such as q8_0, or a file name in the model dir; `server.base` may also name a .gguf file
-directly. Threads come from `server.threads` (0: one for a model under 50M parameters, all cores otherwise).
+`server.backend = "auto"` picks it whenever the model dir holds a GGUF export (`train` writes one for a pretrained
+base); `"llama-cpp"` asks for it outright. Which file runs is `server.gguf`: auto (the export's f16/f32 file, else
+its first quantized one, else its LoRA over the base GGUF), a type such as q8_0, or a file name in the model dir;
+`server.base` may also name a .gguf file directly. Threads come from `server.threads` (0: one for a model under
+50M parameters, all cores otherwise).
 
-Prompt-prefix reuse is on: llama-cpp-python's `Llama.generate` keeps the previous request's KV cache and
-evaluates only the tokens after the longest common prefix, so a keystroke costs the new tokens, not the
-whole prompt. Pieces are yielded per token, so `backends.base.generate` can stop between any two. A
-left-to-right prompt is healed as the transformers backend heals it (`assistant.healing`).
+The decode loop is ours, on llama.cpp's batch API, so that every latency feature of the transformers backend is
+here too:
+- KV reuse: the tokens the KV cache holds are kept; a new prompt is cut back to its common prefix with them and
+  only the rest is evaluated, so a keystroke costs the new tokens, not the whole prompt (`server.kv_reuse`).
+- Speculative drafts (greedy only): tokens guessed by `server.drafts` from the prompt and the last completions go
+  through the model in the same batch as the next token, with logits for each; the part the model agrees with
+  is kept and the rest removed from the KV cache, so the output is the greedy output (`server.draft_tokens`).
+- Pieces are yielded per token, so `backends.base.generate` stops between any two (stop strings, the settled
+  text, the deadline, cancellation). A left-to-right prompt is healed as the transformers backend heals it
+  (`assistant.healing`).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from assistant.llama import open_llama
 from assistant.modeldir import read_manifest
 from assistant.profiles import LEFT_TO_RIGHT, Profile, get_profile, resolve_profile
 from server.backends.base import Capabilities, GenerationCounts, GenerationRequest, trained_context
+from server.drafts import Drafts
 
 
 def choose_gguf(model_dir: Path, entries: list[dict[str, Any]], setting: str) -> tuple[Path, Path | None, str]:
@@ -86,7 +94,7 @@ def _vocab(llm: Any) -> set[str]:
 
 
 class LlamaCppBackend:
-    capabilities = Capabilities(kv_reuse=True)
+    capabilities = Capabilities(kv_reuse=True, drafting=True)
 
     def __init__(self, llm: Any, profile: Profile, name: str) -> None:
         import llama_cpp
@@ -100,21 +108,37 @@ class LlamaCppBackend:
         # in front of the first generated piece.
         self._strip_first_space = llama_cpp.llama_vocab_type(self._vocab) == llama_cpp.LLAMA_VOCAB_TYPE_SPM
         self._end_ids = self._special_stop_ids()
+        self._n_vocab = llm.n_vocab()
+        self._rng = np.random.default_rng()
         self.prompt_cache = True
+        self._held: list[int] = []
+        """Exactly the tokens whose keys and values the KV cache holds, in order from position 0."""
         self.trained_context: int | None = None
         self.reused_tokens = 0
         """Prompt tokens the last generation took from the kept KV cache instead of evaluating them."""
+        self.drafts: Drafts | None = None
+        self.drafted_tokens = 0
+        self.accepted_draft_tokens = 0
+        """Draft tokens the last generation proposed, and how many of them the model agreed with."""
+        self.decoded_tokens = 0
+        """Tokens run through the model since loading (prompt, generated and draft tokens alike)."""
         self._healer: Healer | bool | None = False
         """Token healing of a left-to-right prompt: built on first use (False: not yet; None: cannot be healed)."""
 
     def configure(self, kv_reuse: bool, draft_tokens: int) -> None:
-        self.set_prompt_cache(kv_reuse)  # no speculative decoding in this engine: `draft_tokens` does not apply
+        self.set_prompt_cache(kv_reuse)
+        self.set_drafting(draft_tokens)
 
     def set_prompt_cache(self, enabled: bool) -> None:
         """Reuse (or not) the KV cache of the previous prompt's common prefix (`server.kv_reuse`)."""
         with self._lock:
             self.prompt_cache = enabled
-            self.llm.reset()
+            self._forget(0)
+
+    def set_drafting(self, max_tokens: int) -> None:
+        """Speculative decoding with drafts of up to `max_tokens` tokens; 0 turns it off."""
+        with self._lock:
+            self.drafts = Drafts(max_tokens) if max_tokens > 0 else None
 
     def _special_stop_ids(self) -> set[int]:
         """EOS/EOT, and the profile's end token and stop strings that are single special tokens."""
@@ -142,7 +166,7 @@ class LlamaCppBackend:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)) if text else 0
 
     def last_counts(self) -> GenerationCounts:
-        return GenerationCounts(reused_tokens=self.reused_tokens)
+        return GenerationCounts(self.reused_tokens, self.drafted_tokens, self.accepted_draft_tokens)
 
     def encode(self, prompt: str) -> list[int]:
         return list(self.llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True))
@@ -174,52 +198,104 @@ class LlamaCppBackend:
             raise UserError(f"the prompt is {len(ids)} tokens, more than llama.cpp's context of {self.llm.n_ctx()}; "
                             "lower server.context_tokens")
         limit = min(request.max_new_tokens, room)
-        if not self.prompt_cache:
-            self.llm.reset()  # Llama.generate only reuses what the context still holds
-        self.reused_tokens = self._common_prefix(ids)
+        kept = self._reusable(ids)
+        self._forget(kept)
+        self.reused_tokens = kept
+        self.drafted_tokens = self.accepted_draft_tokens = 0
+        drafts = self.drafts if request.temperature <= 0 else None
+        pending = ids[kept:]  # not in the cache yet: the rest of the prompt, then the last token picked
+        generated: list[int] = []
+        end: list[int] = []
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        sampling = ({"temp": 0.0} if request.temperature <= 0 else
-                    {"temp": request.temperature, "top_k": 0, "top_p": 1.0, "min_p": 0.0})  # plain sampling
         healed_bytes, spelled = healed.encode("utf-8"), b""  # the taken-back text; what the model wrote of it
-
-        def heal(_: Any, scores: Any) -> Any:
-            """Before each token: while the taken-back text is not spelled again, only tokens that spell it."""
-            if healer is None or len(spelled) >= len(healed_bytes):
-                return scores
-            keep = healer.allowed(healed_bytes[len(spelled):].decode("utf-8"))
-            allowed = np.full_like(scores, -np.inf)
-            allowed[keep] = scores[keep]
-            return allowed
-
         first = True
-        tokens = self.llm.generate(ids, repeat_penalty=1.0, reset=True, logits_processor=[heal] if healed else None,
-                                   **sampling)
-        for count, token in enumerate(tokens, 1):
-            if token in self._end_ids:
-                return
-            piece = self._piece(token)
-            if len(spelled) < len(healed_bytes):  # the token spells (part of) the taken-back text, maybe more
-                spelled += piece
-                piece = spelled[len(healed_bytes):]
-            text = decoder.decode(piece)
-            if text and first and self._strip_first_space and text.startswith(" "):
-                text = text[1:]
-            first = first and not text
-            if text and not decoder.getstate()[0]:  # hold back a partial UTF-8 character
-                yield text
-            if count >= limit:
-                return
+        try:
+            while len(generated) < limit:
+                remaining = healed_bytes[len(spelled):]
+                room = limit - len(generated) - 1  # the draft and its one more token fit
+                draft = drafts.propose(ids + generated, len(generated), room) \
+                    if drafts is not None and not remaining else []
+                logits = self._decode(pending + draft, len(draft) + 1)  # [len(draft) + 1, vocab]
+                if remaining and healer is not None:  # only tokens that spell the taken-back text again
+                    allowed = np.full_like(logits[0], -np.inf)
+                    keep = healer.allowed(remaining.decode("utf-8", "replace"))
+                    allowed[keep] = logits[0][keep]
+                    logits[0] = allowed
+                picks = self._pick(logits, request.temperature)
+                agreed = 0
+                while agreed < len(draft) and picks[agreed] == draft[agreed]:
+                    agreed += 1
+                if agreed < len(draft):  # the cache holds the whole draft: cut what the model did not agree with
+                    self._forget(len(self._held) - (len(draft) - agreed))
+                if drafts is not None:
+                    drafts.checked(len(draft), agreed)
+                    self.drafted_tokens += len(draft)
+                    self.accepted_draft_tokens += agreed
+                for token in picks[:agreed + 1]:
+                    if token in self._end_ids:
+                        end = [token]
+                        return
+                    generated.append(token)
+                    piece = self._piece(token)
+                    if len(spelled) < len(healed_bytes):  # the token spells (part of) the taken-back text, maybe more
+                        spelled += piece
+                        piece = spelled[len(healed_bytes):]
+                    text = decoder.decode(piece)
+                    if text and first and self._strip_first_space and text.startswith(" "):
+                        text = text[1:]
+                    first = first and not text
+                    if text and not decoder.getstate()[0]:  # hold back a partial UTF-8 character
+                        yield text
+                pending = [picks[agreed]]
+        finally:
+            if drafts is not None:
+                drafts.remember(ids, generated + end)
 
-    def _common_prefix(self, ids: list[int]) -> int:
-        """What `Llama.generate` will keep: the common prefix with the evaluated tokens, less one if it is all of
-        `ids` (the last prompt token is evaluated again to get fresh logits)."""
-        held = list(self.llm.input_ids[: self.llm.n_tokens])
-        common = 0
-        for a, b in zip(held, ids, strict=False):
-            if a != b:
-                break
+    def _reusable(self, ids: list[int]) -> int:
+        """How many of `ids` the KV cache already holds: the common prefix with the tokens it holds, at most all
+        but one of `ids` (a token is left to compute the next logits from); 0 with the prompt cache off."""
+        if not self.prompt_cache:
+            return 0
+        common, limit = 0, min(len(self._held), len(ids) - 1)
+        while common < limit and self._held[common] == ids[common]:
             common += 1
-        return common - 1 if common == len(ids) and common else common
+        return common
+
+    def _forget(self, length: int) -> None:
+        """Cut the KV cache back to its first `length` tokens."""
+        if length < len(self._held) or length == 0:
+            self.llm._ctx.kv_cache_seq_rm(0, length, -1)
+        del self._held[length:]
+
+    def _decode(self, tokens: list[int], keep: int) -> np.ndarray:
+        """Run `tokens` through the model after the cached ones, in batches of at most n_batch; the logits of the
+        last `keep` positions ([keep, vocab]: the token after each of them)."""
+        held, self._held = self._held, []  # until every decode succeeds, the cache is not trustworthy
+        batch, step = self.llm._batch, self.llm.n_batch
+        head = max(0, len(tokens) - step)  # the last batch holds the last `keep` positions (keep <= n_batch)
+        chunks = [tokens[i:min(i + step, head)] for i in range(0, head, step)] + [tokens[head:]]
+        for chunk in chunks:
+            batch.set_batch(chunk, len(held), logits_all=False)
+            if chunk is chunks[-1]:
+                for i in range(len(chunk) - keep, len(chunk)):
+                    batch.batch.logits[i] = True
+            self.llm._ctx.decode(batch)
+            held.extend(chunk)
+        last = chunks[-1]
+        rows = np.stack([np.ctypeslib.as_array(self.llm._ctx.get_logits_ith(i), shape=(self._n_vocab,))
+                         for i in range(len(last) - keep, len(last))])
+        self.decoded_tokens += len(tokens)
+        self._held = held
+        return rows
+
+    def _pick(self, logits: np.ndarray, temperature: float) -> list[int]:
+        """The token each row of `logits` [n, vocab] picks: the most likely, or one sampled at `temperature`."""
+        if temperature <= 0:
+            return [int(t) for t in np.argmax(logits, axis=-1)]
+        scaled = (logits - logits.max(axis=-1, keepdims=True)) / temperature
+        probs = np.exp(scaled)
+        probs /= probs.sum(axis=-1, keepdims=True)
+        return [int(self._rng.choice(len(row), p=row)) for row in probs]
 
     def _piece(self, token: int) -> bytes:
         import llama_cpp

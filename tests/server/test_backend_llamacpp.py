@@ -16,7 +16,7 @@ from assistant.config import ServerConfig, load_config
 from assistant.errors import UserError
 from assistant.modeldir import read_manifest, write_manifest
 from assistant.prompt import FimInput, render_prompt
-from server.backends import load_backend
+from server.backends import chosen_backend, load_backend
 from server.backends.base import CancelToken, GenerationRequest, generate
 from server.backends.llamacpp_backend import LlamaCppBackend, choose_gguf
 from trainer.export.export import export
@@ -82,32 +82,55 @@ def test_left_to_right_prompts_are_healed_as_the_transformers_backend_heals_them
 def test_the_previous_prompts_prefix_is_reused(model_dir: Path) -> None:
     backend = load_backend(server_cfg(model_dir, backend="llama-cpp"), model_dir)
     assert isinstance(backend, LlamaCppBackend)
-    evaluated: list[int] = []
-    real_eval = backend.llm.eval
-
-    def counting_eval(tokens: Any) -> None:  # how many tokens llama.cpp actually runs through the model
-        evaluated.append(len(tokens))
-        real_eval(tokens)
-
-    backend.llm.eval = counting_eval
+    backend.configure(kv_reuse=True, draft_tokens=0)  # as the pipeline configures it; drafts would add passes
     first = fim_prompts(backend, 4)[3]
     request = GenerationRequest(first, max_new_tokens=6, stop=backend.profile.stop)
     cold = generate(backend, request)
     # The user typed on: the same file, the cursor a few characters further. Everything before the cursor
     # (file header and prefix) is the same prompt prefix; the suffix after it must be evaluated again.
     typed = first.replace("<fim_suffix>", "val<fim_suffix>")
-    evaluated.clear()
+    before = backend.decoded_tokens  # how many tokens llama.cpp actually runs through the model
     warm = generate(backend, GenerationRequest(typed, max_new_tokens=6, stop=backend.profile.stop))
     prompt_len = len(backend.encode(typed))
     before_cursor = len(backend.encode(first[: first.index("<fim_suffix>")]))
     assert before_cursor - 2 <= backend.reused_tokens <= before_cursor
-    assert evaluated[0] == prompt_len - backend.reused_tokens
+    # The prompt's new tokens, then one token per generated token but the last (picked, never fed back).
+    assert backend.decoded_tokens - before == prompt_len - backend.reused_tokens + warm.tokens - 1
 
     backend.set_prompt_cache(False)  # server.kv_reuse = false: everything evaluated, same completions
-    evaluated.clear()
+    before = backend.decoded_tokens
     assert generate(backend, GenerationRequest(typed, max_new_tokens=6, stop=backend.profile.stop)).text == warm.text
-    assert evaluated[0] == prompt_len and backend.reused_tokens == 0
+    assert backend.decoded_tokens - before == prompt_len + warm.tokens - 1 and backend.reused_tokens == 0
     assert generate(backend, request).text == cold.text
+
+
+def test_drafts_give_the_greedy_output_in_fewer_passes(model_dir: Path) -> None:
+    """Speculative drafts from the last completion: a prompt asked again after the cache was dropped is answered
+    with the same text, most of it from an accepted draft, and with fewer model passes."""
+    cfg = server_cfg(model_dir, backend="llama-cpp")
+    plain, drafting = load_backend(cfg, model_dir), load_backend(cfg, model_dir)
+    plain.configure(kv_reuse=False, draft_tokens=0)
+    drafting.configure(kv_reuse=False, draft_tokens=16)
+    assert isinstance(drafting, LlamaCppBackend) and drafting.capabilities.drafting
+    passes: list[int] = []
+    real_decode = drafting._decode
+
+    def counting_decode(tokens: list[int], keep: int) -> Any:
+        passes.append(len(tokens))
+        return real_decode(tokens, keep)
+
+    drafting._decode = counting_decode  # type: ignore[method-assign]
+    for prompt in fim_prompts(drafting, 4):
+        request = GenerationRequest(prompt, max_new_tokens=20)
+        expected = generate(plain, request)
+        first = generate(drafting, request)
+        passes.clear()
+        again = generate(drafting, request)  # the same prompt again: its last completion is the draft
+        assert first.text == again.text == expected.text and first.tokens == again.tokens == expected.tokens
+        counts = drafting.last_counts()
+        if again.tokens > 2:
+            assert counts.accepted_draft_tokens >= again.tokens - 2 and len(passes) < again.tokens
+        assert counts.accepted_draft_tokens <= counts.drafted_tokens
 
 
 def test_streams_stop_between_tokens_and_free_the_model(model_dir: Path) -> None:
@@ -169,3 +192,19 @@ def test_a_gguf_file_can_be_served_without_a_model_dir(model_dir: Path) -> None:
     # Without a profile setting it is read off the file's vocabulary: a family with the same FIM template.
     detected = load_backend(server_cfg(model_dir, backend="llama-cpp", base=str(path)), None)
     assert detected.profile.template == direct.profile.template
+
+
+def test_auto_serves_a_model_dir_with_a_gguf_export_with_llama_cpp(model_dir: Path, tmp_path: Path) -> None:
+    auto = server_cfg(model_dir)
+    assert auto.backend == "auto" and chosen_backend(auto, model_dir) == "llama-cpp"
+    assert isinstance(load_backend(auto, model_dir), LlamaCppBackend)
+    assert chosen_backend(server_cfg(model_dir, backend="transformers"), model_dir) == "transformers"
+    unexported = tmp_path / "model"
+    shutil.copytree(model_dir, unexported, ignore=shutil.ignore_patterns("*.gguf"))
+    manifest = read_manifest(unexported)
+    manifest.gguf = []
+    write_manifest(unexported, manifest)
+    assert chosen_backend(auto, unexported) == "transformers"
+    assert chosen_backend(auto, tmp_path / "nothing-here") == "transformers"
+    gguf_base = load_config(tmp_path, {"server.base": str(model_dir / "model-q8_0.gguf")}).server
+    assert chosen_backend(gguf_base, None) == "llama-cpp"
