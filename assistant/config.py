@@ -114,14 +114,18 @@ class TrainConfig:
     save_every_steps: int = opt(0, "Checkpoint interval in steps; 0: at every validation.", min=0)
     seed: int = opt(0, "Random seed for initialisation and sampling.")
     evaluate: bool = opt(True, "Evaluate base against tuned on held-out commits after training.")
+    gguf: str = opt("q8_0", "GGUF written into the model dir after training a pretrained base (not tiny), with the "
+                    "export's parity check; serve runs it with llama.cpp (server.backend = auto). A type such as "
+                    "q8_0 or q4_k_m; empty: none (export later with `assistant export`).")
     keep_runs: int = opt(2, "Training runs kept in .assistant/runs/ (checkpoints and record), newest first; older "
                          "ones are deleted after a successful train, never one still training.", min=1)
 
 
 @dataclass
 class ServerConfig:
-    backend: str = opt("transformers", "Engine that runs the model.", choices=("transformers", "llama-cpp", "openai"),
-                       trusted_only=True)
+    backend: str = opt("auto", "Engine that runs the model; auto: llama-cpp when the model dir holds a GGUF export "
+                       "(`train` writes one for a pretrained base) and llama-cpp-python is installed, else "
+                       "transformers.", choices=("auto", "transformers", "llama-cpp", "openai"), trusted_only=True)
     model_dir: str = opt("", "Model directory; empty: <workspace>/.assistant/model.", trusted_only=True)
     base: str = opt("", "Model to serve when the workspace has no model dir (HF id or path); empty: none.",
                     trusted_only=True)
@@ -151,14 +155,14 @@ class ServerConfig:
     telemetry_dir: str = opt("", "Where telemetry is written; empty: <workspace>/.assistant/telemetry.",
                              trusted_only=True)
     kv_reuse: bool = opt(True, "Keep the last prompt's KV cache and reuse its longest common token prefix "
-                         "(transformers backend).")
+                         "(transformers and llama-cpp backends).")
     result_cache: bool = opt(True, "Answer a prompt seen recently from memory, without a model call.")
     typed_through: bool = opt(True, "When the user types the first characters of the shown suggestion, show the "
                               "rest at once, without a model call.")
     prefetch: bool = opt(True, "While a suggestion is shown, compute the one that follows accepting it.")
     draft_tokens: int = opt(16, "Speculative decoding: check up to this many tokens guessed from the prompt and the "
-                            "last completions in one forward pass (greedy output unchanged; transformers "
-                            "backend); 0: off.", min=0, max=64)
+                            "last completions in one forward pass (greedy output unchanged; transformers and "
+                            "llama-cpp backends); 0: off.", min=0, max=64)
 
 
 @dataclass

@@ -43,12 +43,14 @@ def complete(
     chosen = model_dir or (Path(cfg.server.model_dir) if cfg.server.model_dir else None)
     if chosen is None and root is not None:
         chosen = workspace.model_dir(root)
-    completer = Completer(load_backend(cfg.server, chosen), cfg.server)
+    backend = load_backend(cfg.server, chosen)
+    completer = Completer(backend, cfg.server)
     path = file.resolve().relative_to(root).as_posix() if root else file.name
     result = completer.complete(CompletionRequest(text=text, offset=offset, path=path, language_id=""))
     if as_json:
         print(json.dumps({"completion": result.text, "finish": result.generation.finish,
-                          "tokens": result.generation.tokens, "seconds": round(result.generation.seconds, 4)}))
+                          "tokens": result.generation.tokens, "seconds": round(result.generation.seconds, 4),
+                          "model": backend.name}))
     else:
         print(result.text)
 

@@ -29,7 +29,7 @@ def serve(
                                       "can reach. The server has no authentication: anyone who connects gets "
                                       "completions of your code."),
     model_dir: Path = typer.Option(None, "--model-dir", help="Model dir (default: <workspace>/.assistant/model)."),
-    backend: str = typer.Option(None, "--backend", help="transformers, llama-cpp or openai."),
+    backend: str = typer.Option(None, "--backend", help="auto, transformers, llama-cpp or openai."),
     log_file: Path = typer.Option(None, "--log-file", help="Also write the server log to this file."),
     telemetry_dir: Path = typer.Option(None, "--telemetry-dir", help="Write telemetry here (default: "
                                        "<workspace>/.assistant/telemetry); sets server.telemetry_dir."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import typer
@@ -49,6 +50,10 @@ def train(
         "train.max_seq_len": seq_len, "train.lora_r": lora_r, "train.lora_alpha": lora_alpha,
         "train.precision": precision, "train.seed": seed, "train.evaluate": evaluate,
     })
+    if cfg.train.gguf and cfg.train.base != "tiny" and importlib.util.find_spec("llama_cpp") is not None:
+        from trainer.export.quant import checked_quants
+
+        checked_quants([cfg.train.gguf])  # a misspelt type fails now, not after the training it would follow
     # and on a repository in use; held through the evaluation, which writes into the model dir too
     with workspace.repo_lock(root, "train --resume" if resume else "train"):
         train_and_evaluate(repo, cfg, model_dir, resume)
@@ -61,6 +66,7 @@ def train_and_evaluate(repo: Path, cfg: Config, model_dir: Path | None, resume: 
     t = result.manifest.training
     console.print(f"[bold green]model dir written:[/] {result.model_dir}  ({t['steps']} steps, "
                   f"{t['tokens_seen']:,} tokens, {t['wall_seconds']:.0f} s, final loss {t['final_train_loss']:.3f})")
+    export_gguf(result.model_dir, cfg)
     from assistant.cli.complete import show_sample
 
     show_sample(result.model_dir, cfg)
@@ -79,3 +85,30 @@ def train_and_evaluate(repo: Path, cfg: Config, model_dir: Path | None, resume: 
         "Next: `assistant complete FILE --line L --col C` in the terminal, or connect an editor to the language "
         "server `assistant serve` (README, section Editors)."
     )
+
+
+def export_gguf(model_dir: Path, cfg: Config) -> None:
+    """The GGUF `train.gguf` names, written into the model dir of a pretrained base for llama.cpp to serve.
+
+    Skipped for tiny (transformers runs it in a few ms) and when llama-cpp-python is missing; a failed export
+    (its parity check, a full disk) is reported and leaves a model dir served by transformers."""
+    from dataclasses import replace
+
+    from assistant.errors import UserError
+
+    if cfg.train.base == "tiny" or not cfg.train.gguf:
+        return
+    if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("gguf") is None:
+        console.print("no GGUF written: llama-cpp-python is not installed (`.venv/bin/pip install -e '.[gguf]'`); "
+                      "serving uses transformers, slower on a CPU")
+        return
+    from trainer.export.export import export
+
+    console.print(f"exporting {cfg.train.gguf} GGUF for llama.cpp (train.gguf) ...")
+    exported = replace(cfg, export=replace(cfg.export, quant=[cfg.train.gguf]))
+    try:
+        result = export(model_dir, exported, console=console, keep_unquantized=False)
+    except UserError as e:
+        console.print(f"[yellow]no GGUF written[/]: {e}; serving uses transformers (retry with `assistant export`)")
+        return
+    console.print(f"GGUF written: {', '.join(f['file'] for f in result.files)} (served by llama.cpp)")

@@ -1,5 +1,8 @@
 """Backends: one Protocol (`base.Backend`), one file per engine, chosen by `server.backend`.
 
+`auto` (the default) picks llama-cpp when the model dir holds a GGUF export (`train` writes a q8_0 one for a
+pretrained base) or `server.base` is a .gguf file, and llama-cpp-python is installed; transformers otherwise.
+
     transformers   the model dir's weights (+ LoRA adapter) in process with torch   transformers_backend.py
     llama-cpp      the model dir's GGUF export in process with llama.cpp          llamacpp_backend.py
     openai         any OpenAI-compatible /v1/completions server                   openai_backend.py
@@ -16,9 +19,29 @@ from assistant.errors import UserError
 from server.backends.base import Backend
 
 
+def chosen_backend(cfg: ServerConfig, model_dir: Path | None) -> str:
+    """The engine `cfg.backend` names, with `auto` resolved for this model dir."""
+    if cfg.backend != "auto":
+        return cfg.backend
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        return "transformers"
+    if model_dir is not None and (model_dir / "model.json").exists():
+        from assistant.modeldir import read_manifest
+
+        try:
+            exported = bool(read_manifest(model_dir).gguf)
+        except UserError:
+            return "transformers"  # the transformers loader says what is wrong with the model dir
+        return "llama-cpp" if exported else "transformers"
+    return "llama-cpp" if cfg.base.endswith(".gguf") else "transformers"
+
+
 def load_backend(cfg: ServerConfig, model_dir: Path | None) -> Backend:
     """Load the engine named by `cfg.backend` with the model dir's model (or `cfg.base` when there is none)."""
-    if cfg.backend == "transformers":
+    backend = chosen_backend(cfg, model_dir)
+    if backend == "transformers":
         trained = model_dir is not None and (model_dir / "model.json").exists()
         if not trained and not cfg.base:  # said before torch is imported (seconds) for nothing
             raise UserError(f"no model to serve: {model_dir or 'this workspace'} has no model dir; "
@@ -29,12 +52,12 @@ def load_backend(cfg: ServerConfig, model_dir: Path | None) -> Backend:
         if trained and model_dir is not None:
             return TransformersBackend(load_model_dir(model_dir, cfg.profile), cfg.threads)
         return TransformersBackend(load_base_for_inference(cfg.base, cfg.profile), cfg.threads)
-    if cfg.backend == "llama-cpp":
+    if backend == "llama-cpp":
         _require("llama_cpp", "llama-cpp")
         from server.backends.llamacpp_backend import load_llamacpp
 
         return load_llamacpp(cfg, model_dir)
-    if cfg.backend == "openai":
+    if backend == "openai":
         from server.backends.openai_backend import load_openai
 
         return load_openai(cfg, model_dir)

@@ -172,7 +172,7 @@ async def test_client_options_cannot_choose_them_either(tmp_path: Path, user_dir
     await session.load(lambda message: None)
     [(cfg, model_dir)] = loaded
     assert (cfg.backend, cfg.openai_url, cfg.openai_api_key_env, cfg.allow_remote) == (
-        "transformers", Config().server.openai_url, "", False)
+        Config().server.backend, Config().server.openai_url, "", False)
     assert model_dir == workspace.model_dir(tmp_path)
     assert cfg.time_budget_ms == 400  # the client's other options still apply
     assert session.warnings == [
@@ -233,7 +233,7 @@ def test_the_cli_warns_once_on_stderr_naming_the_keys(tmp_path: Path, user_dir: 
     proc = subprocess.run([*ASSISTANT, "config", "--repo", str(tmp_path), "--json"], capture_output=True,
                           text=True, timeout=120, env={**os.environ, "XDG_CONFIG_HOME": str(user_dir)})
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["server"]["backend"] == "transformers"
+    assert json.loads(proc.stdout)["server"]["backend"] == Config().server.backend
     lines = [line for line in proc.stderr.splitlines() if "ignored" in line]
     assert len(lines) == 1 and "server.backend, server.openai_url, server.openai_api_key_env" in lines[0]
 

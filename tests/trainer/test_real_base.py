@@ -45,12 +45,34 @@ def test_a_gguf_base_trains_with_the_generic_profile(real_workspace: tuple[Path,
     assert adapter.stat().st_size < 40 * 2**20  # LoRA and four token rows, not the whole embedding matrix
 
 
-def test_the_tuned_real_model_completes(real_workspace: tuple[Path, dict[str, str]]) -> None:
+def test_training_a_real_base_writes_a_q8_0_gguf_that_is_served_by_default(
+        real_workspace: tuple[Path, dict[str, str]]) -> None:
+    """`train` exports the tuned model as q8_0 (parity-checked through its f16 source, which is not kept), and
+    `server.backend = auto` runs it with llama.cpp."""
     root, env = real_workspace
+    model = root / ".assistant" / "model"
+    entries = json.loads((model / "model.json").read_text())["gguf"]
+    assert [(e["file"], e["type"], e["from"]) for e in entries] == [("model-q8_0.gguf", "q8_0", "f16")]
+    assert entries[0]["parity"]["agreement"] >= 0.95
+    assert (model / "model-q8_0.gguf").stat().st_size == entries[0]["size"]
+    assert not list(model.glob("model-f16.gguf")) and not list(model.glob(".*.tmp"))
     proc = run_cli("complete", str(root / "pkg" / "handlers_2.py"), "--line", "9", "--col", "1", "--json", env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout)
     assert out["tokens"] > 0 and "<|repo_fim" not in out["completion"]
+    assert out["model"].endswith("(q8_0 gguf)")
+
+
+def test_the_tuned_real_model_completes_with_transformers(real_workspace: tuple[Path, dict[str, str]],
+                                                          tmp_path: Path) -> None:
+    root, env = real_workspace
+    (tmp_path / "assistant").mkdir()
+    (tmp_path / "assistant" / "config.toml").write_text('[server]\nbackend = "transformers"\n')  # the user's own
+    proc = run_cli("complete", str(root / "pkg" / "handlers_2.py"), "--line", "9", "--col", "1", "--json",
+                   env={**env, "XDG_CONFIG_HOME": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)
+    assert out["tokens"] > 0 and "<|repo_fim" not in out["completion"] and not out["model"].endswith("gguf)")
 
 
 def test_the_tuned_real_model_exports_to_gguf_with_parity(real_workspace: tuple[Path, dict[str, str]]) -> None:

@@ -48,8 +48,13 @@ def preflight(model_dir: Path, cfg: Config, adapter_only: bool) -> tuple[Manifes
     return manifest, quants
 
 
-def export(model_dir: Path, cfg: Config, adapter_only: bool = False, console: Console | None = None) -> ExportResult:
+def export(model_dir: Path, cfg: Config, adapter_only: bool = False, console: Console | None = None,
+           keep_unquantized: bool = True) -> ExportResult:
+    """Write the GGUF files `cfg.export` asks for into `model_dir` and record them in model.json. Without
+    `keep_unquantized` (what `train` asks for), the f16/f32 file is only the parity-checked source of the quantized
+    ones, deleted once they are written."""
     manifest, quants = preflight(model_dir, cfg, adapter_only)
+    keep_unquantized = keep_unquantized or not quants
     # torch and transformers load only after the inputs passed the quick checks.
     from assistant.models import load_model_dir
     from trainer.export import writer
@@ -90,19 +95,26 @@ def export(model_dir: Path, cfg: Config, adapter_only: bool = False, console: Co
         else:
             main_name = f"model-{ex.outtype}.gguf"
             console.print(f"writing {main_name} ({arch.name}) ...")
-            main = stage(main_name)
-            writer.write_model(main, model, loaded.tokenizer, loaded.profile, arch, ex.outtype, title)
-            console.print(f"parity check: llama.cpp against transformers on {len(prompts)} prompts ({source}) ...")
-            parity = check_parity(main, model, loaded.tokenizer, prompts, ex.parity_tokens, source, threads=threads)
-            files = [{"file": main_name, "type": ex.outtype, "size": main.stat().st_size,
-                      "parity": parity.to_dict()}]
-            for kind in quants:
-                name = f"model-{kind}.gguf"
-                console.print(f"quantizing {name} ...")
-                path = stage(name)
-                quantize(main, path, kind, threads)
-                files.append({"file": name, "type": kind, "size": path.stat().st_size, "from": main_name})
-            run = files[1]["file"] if len(files) > 1 else main_name
+            main = stage(main_name) if keep_unquantized else temp_beside(model_dir / main_name)
+            try:
+                writer.write_model(main, model, loaded.tokenizer, loaded.profile, arch, ex.outtype, title)
+                console.print(f"parity check: llama.cpp against transformers on {len(prompts)} prompts ({source}) ...")
+                parity = check_parity(main, model, loaded.tokenizer, prompts, ex.parity_tokens, source,
+                                      threads=threads)
+                files = [{"file": main_name, "type": ex.outtype, "size": main.stat().st_size,
+                          "parity": parity.to_dict()}]
+                for kind in quants:
+                    name = f"model-{kind}.gguf"
+                    console.print(f"quantizing {name} ...")
+                    path = stage(name)
+                    quantize(main, path, kind, threads)
+                    files.append({"file": name, "type": kind, "size": path.stat().st_size, "from": main_name})
+            finally:
+                if not keep_unquantized:
+                    main.unlink(missing_ok=True)
+            if not keep_unquantized:  # the checked file is gone: its quantizations carry its parity
+                files = [{**f, "from": ex.outtype, "parity": files[0]["parity"]} for f in files[1:]]
+            run = next((f["file"] for f in files if f["type"] != ex.outtype), main_name)
             others = tuple(f["file"] for f in files if f["file"] != run)
             text = modelfile(loaded.profile, cfg.server, run, others=others, title=title)
         stage(MODELFILE).write_text(text, encoding="utf-8")
