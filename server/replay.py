@@ -76,7 +76,7 @@ class Editor:
 
     @classmethod
     async def start(cls, root: Path, model_dir: Path | None, options: dict[str, Any], typist: Typist,
-                    telemetry_dir: Path | None = None) -> Editor:
+                    telemetry_dir: Path | None = None, backend: str | None = None) -> Editor:
         client = LanguageClient("assistant-bench", "1")
         editor = cls(client, root, typist)
 
@@ -89,6 +89,7 @@ class Editor:
 
         args = ["-m", "assistant.cli", "serve"] + (["--model-dir", str(model_dir)] if model_dir else [])
         args += ["--telemetry-dir", str(telemetry_dir)] if telemetry_dir else []
+        args += ["--backend", backend] if backend else []
         await client.start_io(sys.executable, *args, cwd=str(root))
         editor._drain = asyncio.ensure_future(editor._read_stderr())
         await client.initialize_async(types.InitializeParams(
@@ -205,6 +206,11 @@ class Editor:
             return None
         item = self.client.protocol._converter.unstructure(items[0])
         return item if isinstance(item, dict) and isinstance(item.get("insertText"), str) else None
+
+
+def pause_points(middle: str) -> list[int]:
+    """Where in `middle` the typist pauses for ghost text when it types all of it: its start and each word start."""
+    return [0] + [i for i in range(1, len(middle)) if _starts_word(middle, i)]
 
 
 def _starts_word(middle: str, i: int) -> bool:

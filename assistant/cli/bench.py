@@ -1,6 +1,6 @@
 """`assistant bench latency`: time to ghost text with the server's latency features on and off, in one run.
 
-    assistant bench latency --repo R [--examples 6] [--max-chars 240] [--keystroke-ms 60] [--json]
+    assistant bench latency --repo R [--examples 6] [--max-chars 240] [--keystroke-ms 60] [--backend B] [--json]
 
 Two servers run the repository's model: one as configured (KV reuse, result cache, typed-through reuse,
 prefetch and speculative decoding on by default), one with those five off (time budget, cancellation and
@@ -10,6 +10,11 @@ machine load. Printed per server: time to ghost text p50/p95 at the typist's pau
 accepted character, how often an answer came without a model call, how often the shown ghost text was what
 the user then typed, how many draft tokens the model agreed with; and the on/off ratio of the p50 (target:
 at most 0.4).
+
+Then the floor, in the same run once both servers have stopped: the bare engine (the same backend, loaded in
+this process) on the prompts the pauses ask for, each already in its KV cache, generating as many tokens as
+the `on` server's model calls did (median), with no LSP, no context building, no stop rules and no
+postprocessing. The `on` p50 over the floor p50 is our own overhead (target: at most 1.5).
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ from assistant import workspace
 from assistant.cli.common import console, resolve_config
 
 TARGET_RATIO = 0.4
+TARGET_OVER_FLOOR = 1.5
+FLOOR_PROMPTS = 48
+"""Most pause prompts the floor is timed on (spread over the examples)."""
 FEATURES_OFF = {"kv_reuse": False, "result_cache": False, "typed_through": False, "prefetch": False,
                 "draft_tokens": 0}
 """The latency features, and the settings that turn them off (the `off` server)."""
@@ -44,6 +52,8 @@ def latency(
     examples: int = typer.Option(6, "--examples", min=1, help="Held-out examples to type."),
     max_chars: int = typer.Option(240, "--max-chars", min=8, help="Type at most this much of each example."),
     keystroke_ms: float = typer.Option(60.0, "--keystroke-ms", min=0.0, help="Time between two keystrokes."),
+    backend: str = typer.Option(None, "--backend", help="Engine both servers and the floor use (default: "
+                                "server.backend, auto)."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
 ) -> None:
     """Replay typing of held-out code against the real server, latency features on and off; print the ratio."""
@@ -53,7 +63,7 @@ def latency(
     from trainer.mining.mine import load_or_mine
 
     git = Repo.open(repo)
-    cfg = resolve_config(git.root, {})
+    cfg = resolve_config(git.root, {"server.backend": backend})
     dataset = load_or_mine(git, cfg.mine, workspace.data_dir(git.root), console)
     pool = [ex for ex in dataset.heldout if len(ex.middle.strip()) >= 8]
     if len(pool) < examples:
@@ -67,14 +77,50 @@ def latency(
     samples = [Text(ex.path, ex.prefix, _first_lines(ex.middle, max_chars), ex.suffix) for ex in picked]
     chosen_dir = model_dir or (Path(cfg.server.model_dir) if cfg.server.model_dir else None)
     typist = Typist(keystroke_ms=keystroke_ms)
-    figures = asyncio.run(_run(git.root, chosen_dir, samples, typist))
+    figures = asyncio.run(_run(git.root, chosen_dir, samples, typist, backend))
     figures["ratio_p50"] = (figures["on"]["p50_ms"] / figures["off"]["p50_ms"]
                             if figures["on"]["p50_ms"] is not None and figures["off"]["p50_ms"] else None)
     figures["target"] = TARGET_RATIO
+    figures["floor"] = _floor(cfg.server, chosen_dir or workspace.model_dir(git.root), samples,
+                              figures["on"]["tokens_per_call_p50"])
+    floor = figures["floor"]["p50_ms"]
+    figures["over_floor_p50"] = figures["on"]["p50_ms"] / floor if figures["on"]["p50_ms"] is not None and floor \
+        else None
+    figures["target_over_floor"] = TARGET_OVER_FLOOR
     if as_json:
         print(json.dumps(figures, indent=2))
     else:
         _print(figures)
+
+
+def _floor(server_cfg: Any, model_dir: Path, samples: list[Any], tokens: float | None) -> dict[str, Any]:
+    """The bare engine's time for one cached completion of `tokens` tokens at each pause's prompt."""
+    import time
+    from dataclasses import replace
+
+    from assistant.numbers import percentile
+    from server.backends import load_backend
+    from server.backends.base import GenerationRequest, generate
+    from server.context import CompletionRequest
+    from server.pipeline import Completer
+    from server.replay import pause_points
+
+    count = max(1, round(tokens or 1))
+    backend = load_backend(server_cfg, model_dir)
+    completer = Completer(backend, replace(server_cfg, draft_tokens=0, kv_reuse=True))  # the engine, plain
+    requests = [CompletionRequest(text=s.before + s.middle[:i] + s.after, offset=len(s.before) + i, path=s.path)
+                for s in samples for i in pause_points(s.middle)]
+    step = max(1, len(requests) // FLOOR_PROMPTS)
+    times = []
+    for req in requests[::step][:FLOOR_PROMPTS]:
+        prompt = completer.prepare(req).prompt
+        generate(backend, GenerationRequest(prompt, max_new_tokens=1))  # the prompt goes into the KV cache
+        started = time.monotonic()
+        generate(backend, GenerationRequest(prompt, max_new_tokens=count))
+        times.append((time.monotonic() - started) * 1000)
+    console.print(f"bench: floor timed on {len(times)} prompts ({backend.name}, {count} tokens each)")
+    return {"p50_ms": percentile(times, 50), "p95_ms": percentile(times, 95), "prompts": len(times),
+            "tokens": count, "model": backend.name}
 
 
 def _first_lines(middle: str, limit: int) -> str:
@@ -86,7 +132,8 @@ def _first_lines(middle: str, limit: int) -> str:
     return middle[:cut + 1] if cut >= 0 else middle[:limit]
 
 
-async def _run(root: Path, model_dir: Path | None, samples: list[Any], typist: Any) -> dict[str, Any]:
+async def _run(root: Path, model_dir: Path | None, samples: list[Any], typist: Any,
+               backend: str | None) -> dict[str, Any]:
     from server.replay import Editor, Tally
 
     with tempfile.TemporaryDirectory(prefix="assistant-bench-") as tmp:
@@ -95,7 +142,7 @@ async def _run(root: Path, model_dir: Path | None, samples: list[Any], typist: A
         options = {name: {"telemetry": True, **(FEATURES_OFF if name == "off" else {})} for name in ("on", "off")}
         console.print(f"bench: starting two servers; typing {len(samples)} examples "
                       f"({sum(len(s.middle) for s in samples)} characters) into each")
-        editors = await asyncio.gather(*(Editor.start(root, model_dir, options[n], typist, Path(tmp) / n)
+        editors = await asyncio.gather(*(Editor.start(root, model_dir, options[n], typist, Path(tmp) / n, backend)
                                          for n in ("on", "off")))
         tallies = {"on": Tally(), "off": Tally()}
         try:
@@ -116,6 +163,7 @@ def _figures(tally: Any, telemetry: Path) -> dict[str, Any]:
     served = [e for e in events if e["event"] == "served"]
     generations = [e for e in events if e["event"] == "generation"]
     calls = len(generations)
+    asked = [e.get("tokens") or 0 for e in generations if not e.get("prefetch")]
     reused = [e.get("reused_tokens") or 0 for e in generations]
     drafted = sum(e.get("drafted_tokens") or 0 for e in generations)
     agreed = sum(e.get("accepted_draft_tokens") or 0 for e in generations)
@@ -130,6 +178,7 @@ def _figures(tally: Any, telemetry: Path) -> dict[str, Any]:
         "reused_prompt_tokens_mean": sum(reused) / len(reused) if reused else None,
         "drafted_tokens": drafted,
         "draft_acceptance": agreed / drafted if drafted else None,
+        "tokens_per_call_p50": percentile(asked, 50),
     }
 
 
@@ -162,3 +211,8 @@ def _print(figures: dict[str, Any]) -> None:
     ratio = figures["ratio_p50"]
     verdict = "-" if ratio is None else "met" if ratio <= TARGET_RATIO else "NOT met"
     out.print(f"p50 ratio on/off: {fmt(ratio, '{:.3f}')} (target <= {TARGET_RATIO}: {verdict})")
+    floor, over = figures["floor"], figures["over_floor_p50"]
+    verdict = "-" if over is None else "met" if over <= TARGET_OVER_FLOOR else "NOT met"
+    out.print(f"floor (bare engine, {floor['model']}): p50 {fmt(floor['p50_ms'], '{:.1f}')} ms, p95 "
+              f"{fmt(floor['p95_ms'], '{:.1f}')} ms for {floor['tokens']} cached tokens on {floor['prompts']} prompts; "
+              f"on p50 / floor p50: {fmt(over, '{:.2f}')} (target <= {TARGET_OVER_FLOOR}: {verdict})")

@@ -31,6 +31,11 @@ def test_bench_latency_replays_typing_with_features_on_and_off(tiny_workspace: P
     assert on["drafted_tokens"] > 0 and 0 <= on["draft_acceptance"] <= 1
     assert figures["ratio_p50"] == pytest.approx(on["p50_ms"] / off["p50_ms"])
     assert figures["target"] == 0.4
+    floor = figures["floor"]  # the bare engine on the pauses' prompts, timed in the same run
+    assert floor["prompts"] >= 2 and 0 < floor["p50_ms"] <= floor["p95_ms"] and floor["tokens"] >= 1
+    assert floor["tokens"] == max(1, round(on["tokens_per_call_p50"]))
+    assert figures["over_floor_p50"] == pytest.approx(on["p50_ms"] / floor["p50_ms"])
+    assert "floor timed on" in proc.stderr
     assert "bench: example 1/1 typed" in proc.stderr
 
 
