@@ -28,6 +28,7 @@ def test_bench_latency_replays_typing_with_features_on_and_off(tiny_workspace: P
     assert off["reused_prompt_tokens_mean"] == 0  # no KV reuse
     assert on["reused_prompt_tokens_mean"] > 0  # the same keystrokes reuse the kept cache
     assert off["drafted_tokens"] == 0 and off["draft_acceptance"] is None  # no speculative decoding
+    assert off["prefetch_calls"] == 0 and 0 < off["model_call_p50_ms"] <= off["model_call_p95_ms"]
     assert on["drafted_tokens"] > 0 and 0 <= on["draft_acceptance"] <= 1
     assert figures["ratio_p50"] == pytest.approx(on["p50_ms"] / off["p50_ms"])
     assert figures["target"] == 0.4
