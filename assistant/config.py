@@ -149,8 +149,8 @@ class ServerConfig:
                               "refused, 429, 5xx), with backoff.", min=0, max=10, trusted_only=True)
     allow_remote: bool = opt(False, "Let server.openai_url name a server on another machine: the code around the "
                              "cursor and snippets of open files are sent there.", trusted_only=True)
-    gguf: str = opt("auto", "GGUF the llama-cpp backend runs: auto (the export's f16/f32, else a quantized file), "
-                    "a type such as q8_0, or a file name in the model dir.")
+    gguf: str = opt("auto", "GGUF the llama-cpp backend runs: auto (the export's q8_0, else its f16/f32, else a "
+                    "quantized file), a type such as q4_k_m, or a file name in the model dir.")
     telemetry: bool = opt(True, "Record shown/accepted completions locally under .assistant/ (never sent).")
     telemetry_dir: str = opt("", "Where telemetry is written; empty: <workspace>/.assistant/telemetry.",
                              trusted_only=True)

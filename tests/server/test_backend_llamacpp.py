@@ -47,7 +47,7 @@ def fim_prompts(backend: Any, count: int = 4) -> list[str]:
 
 
 def test_greedy_completions_match_the_transformers_backend(model_dir: Path) -> None:
-    cpp = load_backend(server_cfg(model_dir, backend="llama-cpp"), model_dir)
+    cpp = load_backend(server_cfg(model_dir, backend="llama-cpp", gguf="f32"), model_dir)
     hf = load_backend(server_cfg(model_dir, backend="transformers"), model_dir)
     assert isinstance(cpp, LlamaCppBackend) and "(f32 gguf)" in cpp.name and cpp.profile == hf.profile
     # Prompts are kept within the length the tiny model was trained on, as for the transformers backend.
@@ -63,7 +63,7 @@ def test_greedy_completions_match_the_transformers_backend(model_dir: Path) -> N
 def test_left_to_right_prompts_are_healed_as_the_transformers_backend_heals_them(model_dir: Path) -> None:
     """A prompt that stops at the start of an indented line ends with a lone newline token: both engines take it
     back and let the model spell it again (`assistant.healing`), with the same greedy result."""
-    cpp = load_backend(server_cfg(model_dir, backend="llama-cpp", profile="left-to-right"), model_dir)
+    cpp = load_backend(server_cfg(model_dir, backend="llama-cpp", gguf="f32", profile="left-to-right"), model_dir)
     hf = load_backend(server_cfg(model_dir, backend="transformers", profile="left-to-right"), model_dir)
     assert isinstance(cpp, LlamaCppBackend) and cpp.healer() is not None and hf.healer() is not None
     text = pattern_module(9)
@@ -152,8 +152,9 @@ def test_streams_stop_between_tokens_and_free_the_model(model_dir: Path) -> None
 def test_choosing_the_gguf_file(tmp_path: Path) -> None:
     entries = [{"file": "model-f16.gguf", "type": "f16"}, {"file": "model-q8_0.gguf", "type": "q8_0"},
                {"file": "model-q4_k_m.gguf", "type": "q4_k_m"}]
-    assert choose_gguf(tmp_path, entries, "auto") == (tmp_path / "model-f16.gguf", None, "f16")
-    assert choose_gguf(tmp_path, entries[1:], "auto")[0] == tmp_path / "model-q8_0.gguf"
+    assert choose_gguf(tmp_path, entries, "auto") == (tmp_path / "model-q8_0.gguf", None, "q8_0")
+    assert choose_gguf(tmp_path, entries[:1] + entries[2:], "auto")[0] == tmp_path / "model-f16.gguf"
+    assert choose_gguf(tmp_path, entries[2:], "auto")[0] == tmp_path / "model-q4_k_m.gguf"
     assert choose_gguf(tmp_path, entries, "q4_k_m")[0] == tmp_path / "model-q4_k_m.gguf"
     assert choose_gguf(tmp_path, entries, "model-q8_0.gguf")[2] == "q8_0"
     lora = [{"file": "adapter-f16.gguf", "type": "lora-f16", "base": "/models/base-f16.gguf"}]
@@ -172,11 +173,13 @@ def test_missing_and_damaged_files_are_one_line_errors(model_dir: Path, tmp_path
     f32 = md / manifest.gguf[0]["file"]
     f32.write_bytes(f32.read_bytes()[: f32.stat().st_size // 2])  # a copy cut short
     with pytest.raises(UserError, match=r"llama.cpp cannot load model-f32.gguf: .*; re-export") as err:
-        load_backend(server_cfg(md, backend="llama-cpp"), md)
+        load_backend(server_cfg(md, backend="llama-cpp", gguf="f32"), md)
     assert "\n" not in str(err.value)
     f32.unlink()
     with pytest.raises(UserError, match=r"model-f32\.gguf does not exist; run `assistant export`"):
-        load_backend(server_cfg(md, backend="llama-cpp"), md)
+        load_backend(server_cfg(md, backend="llama-cpp", gguf="f32"), md)
+    with pytest.raises(UserError, match=r"server.gguf = 'q4_0' is not among"):
+        load_backend(server_cfg(md, backend="llama-cpp", gguf="q4_0"), md)
     manifest.gguf = []
     write_manifest(md, manifest)
     with pytest.raises(UserError, match="has no GGUF export"):
@@ -197,7 +200,8 @@ def test_a_gguf_file_can_be_served_without_a_model_dir(model_dir: Path) -> None:
 def test_auto_serves_a_model_dir_with_a_gguf_export_with_llama_cpp(model_dir: Path, tmp_path: Path) -> None:
     auto = server_cfg(model_dir)
     assert auto.backend == "auto" and chosen_backend(auto, model_dir) == "llama-cpp"
-    assert isinstance(load_backend(auto, model_dir), LlamaCppBackend)
+    served = load_backend(auto, model_dir)
+    assert isinstance(served, LlamaCppBackend) and served.name.endswith("(q8_0 gguf)")
     assert chosen_backend(server_cfg(model_dir, backend="transformers"), model_dir) == "transformers"
     unexported = tmp_path / "model"
     shutil.copytree(model_dir, unexported, ignore=shutil.ignore_patterns("*.gguf"))
