@@ -83,3 +83,22 @@ def test_the_tuned_real_model_exports_to_gguf_with_parity(real_workspace: tuple[
     kinds = {entry["type"] for entry in manifest["gguf"]}
     assert {"f16", "q8_0"} <= kinds
     assert any(entry.get("parity") for entry in manifest["gguf"])
+
+
+def test_a_left_to_right_model_exports_and_serves_with_llama_cpp(smollm2_gguf: Path, tmp_path: Path) -> None:
+    """The profile a base without FIM tokens can use at once (prompted with the code before the cursor): its GGUF
+    names no FIM tokens, passes the parity check and answers through llama.cpp."""
+    env = {"XDG_CACHE_HOME": str(TEST_CACHE)}
+    repo = GitRepo(tmp_path / "repo")
+    for i in range(3):
+        repo.commit({f"pkg/handlers_{i}.py": pattern_module(i)}, message=f"handlers {i}")
+    repo.write("assistant.toml", "[server]\nmax_new_tokens = 8\n[export]\nparity_prompts = 1\nparity_tokens = 8\n")
+    proc = run_cli("train", "--repo", str(repo.root), "--base", str(smollm2_gguf), "--profile", "left-to-right",
+                   "--max-steps", "1", "--batch-size", "1", "--seq-len", "128", "--max-minutes", "0", "--no-eval",
+                   env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "GGUF written: model-q8_0.gguf" in proc.stdout + proc.stderr
+    proc = run_cli("complete", str(repo.root / "pkg" / "handlers_1.py"), "--line", "6", "--col", "1", "--json",
+                   env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["model"].endswith("(q8_0 gguf)")

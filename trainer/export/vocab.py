@@ -185,7 +185,8 @@ def merge_rank_scores(tokens: list[str], merges: list[str]) -> list[float]:
 
 
 def special_ids(tokenizer: Any, profile: Profile) -> dict[str, int]:
-    """The role -> id map llama.cpp reads: BOS/EOS/UNK/PAD, the end-of-middle token and the FIM sentinels."""
+    """The role -> id map llama.cpp reads: BOS/EOS/UNK/PAD, the end-of-middle token and the FIM sentinels (none for a
+    left-to-right profile)."""
     vocab = tokenizer.get_vocab()
     ids: dict[str, int] = {}
     for role in ("bos", "eos", "unk", "pad"):
@@ -194,6 +195,8 @@ def special_ids(tokenizer: Any, profile: Profile) -> dict[str, int]:
             ids[role] = int(value)
     if profile.end_token in vocab and vocab[profile.end_token] != ids.get("eos"):
         ids["eot"] = vocab[profile.end_token]
+    if profile.left_to_right:  # prompted with the code before the cursor alone: no FIM tokens to name
+        return ids
     sentinels = profile.sentinels
     if len(sentinels) != 3 or any(s not in vocab for s in sentinels):
         raise UserError(f"the tokenizer lacks the {profile.name} profile's FIM tokens {sentinels}; "
