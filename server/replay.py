@@ -87,7 +87,9 @@ class Editor:
             if state in ("ready", "error"):
                 editor.ready.set()
 
-        args = ["-m", "assistant.cli", "serve"] + (["--model-dir", str(model_dir)] if model_dir else [])
+        # -P: the repository is the server's working directory, and a package of its own named `assistant` must
+        # not be what runs (as it would be from `python -m` there).
+        args = ["-P", "-m", "assistant.cli", "serve"] + (["--model-dir", str(model_dir)] if model_dir else [])
         args += ["--telemetry-dir", str(telemetry_dir)] if telemetry_dir else []
         args += ["--backend", backend] if backend else []
         await client.start_io(sys.executable, *args, cwd=str(root))
