@@ -81,6 +81,14 @@ class Drafts:
             self.length = max(1, self.length // 2)
 
 
+def agreed_length(picks: list[int], draft: list[int]) -> int:
+    """How many of `draft`'s tokens, from its start, are the tokens the model picked after each position."""
+    count = 0
+    while count < len(draft) and picks[count] == draft[count]:
+        count += 1
+    return count
+
+
 def longest_tail_match(sequence: list[int], pool: list[int], last: int) -> tuple[int, int]:
     """The longest tail of `sequence` (at most MAX_NGRAM tokens) that ends in `pool` at or before index `last`,
     the latest such place on a tie: (its length, the index in `pool` right after it). (0, 0) when none."""

@@ -37,7 +37,7 @@ from assistant.llama import open_llama
 from assistant.modeldir import read_manifest
 from assistant.profiles import LEFT_TO_RIGHT, Profile, get_profile, resolve_profile
 from server.backends.base import Capabilities, GenerationCounts, GenerationRequest, trained_context
-from server.drafts import Drafts
+from server.drafts import Drafts, agreed_length
 
 
 def choose_gguf(model_dir: Path, entries: list[dict[str, Any]], setting: str) -> tuple[Path, Path | None, str]:
@@ -222,9 +222,7 @@ class LlamaCppBackend:
                     allowed[keep] = logits[0][keep]
                     logits[0] = allowed
                 picks = self._pick(logits, request.temperature)
-                agreed = 0
-                while agreed < len(draft) and picks[agreed] == draft[agreed]:
-                    agreed += 1
+                agreed = agreed_length(picks, draft)
                 if agreed < len(draft):  # the cache holds the whole draft: cut what the model did not agree with
                     self._forget(len(self._held) - (len(draft) - agreed))
                 if drafts is not None:

@@ -29,7 +29,7 @@ from assistant.config import SMALL_MODEL_PARAMETERS
 from assistant.healing import Healer, healer_for, split_prompt
 from assistant.models import Loaded
 from server.backends.base import Capabilities, GenerationCounts, GenerationRequest, trained_context
-from server.drafts import Drafts
+from server.drafts import Drafts, agreed_length
 
 
 class TransformersBackend:
@@ -144,9 +144,7 @@ class TransformersBackend:
                     allowed[healer.allowed(remaining)] = 0
                     logits[0] += allowed
                 picks = _pick(logits, request.temperature)
-                agreed = 0
-                while agreed < len(draft) and picks[agreed] == draft[agreed]:
-                    agreed += 1
+                agreed = agreed_length(picks, draft)
                 if agreed < len(draft):  # the cache holds the whole draft: cut what the model did not agree with
                     past.crop(agreed - len(draft))
                     del fed[agreed - len(draft):]
