@@ -7,6 +7,7 @@ world-readable files), so that only the sandbox stands in the way.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -41,9 +42,24 @@ def _as_caller(program: str) -> dict:
     return {"status": out.status, "output": out.output, "seconds": out.seconds}
 
 
-def _as_nobody(program: str) -> dict:
+@pytest.fixture(scope="module")
+def readable_copy() -> Iterator[Path]:
+    """The sandbox module and what it imports, copied where `nobody` can read them: a checkout may sit in a directory
+    only its owner can enter (`mktemp -d` makes one)."""
+    with tempfile.TemporaryDirectory(prefix="sandbox-as-nobody-") as tmp:
+        copy = Path(tmp)
+        for rel in ("assistant/__init__.py", "assistant/errors.py", "trainer/__init__.py",
+                    "trainer/evaluation/__init__.py", "trainer/evaluation/sandbox.py"):
+            (copy / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(ROOT / rel, copy / rel)
+        for path in (copy, *copy.rglob("*")):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        yield copy
+
+
+def _as_nobody(root: Path, program: str) -> dict:
     proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", SYSTEM_PYTHON, "-I", "-c",
-                           CHILD.format(root=str(ROOT))], input=json.dumps({"program": program, "limits": {
+                           CHILD.format(root=str(root))], input=json.dumps({"program": program, "limits": {
                                "wall_seconds": LIMITS.wall_seconds, "cpu_seconds": LIMITS.cpu_seconds,
                                "memory_bytes": LIMITS.memory_bytes, "processes": LIMITS.processes,
                                "python_guard": False}}), capture_output=True, text=True, cwd="/", timeout=60)
@@ -69,7 +85,7 @@ def sandboxed(request: pytest.FixtureRequest) -> Runner:
         reason = _nobody_unavailable()
         if reason:
             pytest.skip(reason)
-        return _as_nobody
+        return functools.partial(_as_nobody, request.getfixturevalue("readable_copy"))
     return _as_caller
 
 
