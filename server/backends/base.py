@@ -91,6 +91,21 @@ class GenerationCounts:
     """Draft tokens the model agreed with (kept without a forward pass of their own)."""
 
 
+class PromptRate:
+    """Prompt tokens a second, from the evaluations of a prompt's tokens not in the KV cache (a running mean)."""
+
+    MIN_TOKENS = 64
+    """Fewer tokens than this time too little to tell."""
+
+    def __init__(self) -> None:
+        self.value: float | None = None
+
+    def add(self, tokens: int, seconds: float) -> None:
+        if tokens >= self.MIN_TOKENS and seconds > 0:
+            rate = tokens / seconds
+            self.value = rate if self.value is None else (self.value + rate) / 2
+
+
 class Backend(Protocol):
     """An engine that runs a model: transformers (+peft), llama.cpp, or an OpenAI-compatible server."""
 
@@ -104,6 +119,12 @@ class Backend(Protocol):
     """Longest sequence a model trained from scratch has seen (`trained_context(manifest)`); the pipeline keeps
     prompts within it. None: a pretrained base, or unknown."""
 
+    @property
+    def prompt_rate(self) -> float | None:
+        """Prompt tokens a second the engine evaluated at lately (`PromptRate`); None: not measured, or it cannot
+        tell. The server sizes a cold prompt by it."""
+        ...
+
     def configure(self, kv_reuse: bool, draft_tokens: int) -> None:
         """Apply `server.kv_reuse` and `server.draft_tokens` (0: no drafting); what the engine cannot do is ignored."""
         ...
@@ -113,7 +134,8 @@ class Backend(Protocol):
         ...
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
-        """Text pieces as they are generated; stops at the model's end token or `max_new_tokens`."""
+        """Text pieces as they are generated; stops at the model's end token or `max_new_tokens`. An empty piece is
+        a checkpoint while the prompt is evaluated: the caller may stop there (cancelled, out of time)."""
         ...
 
     def last_counts(self) -> GenerationCounts:
@@ -134,19 +156,20 @@ def generate(backend: Backend, request: GenerationRequest, cancel: CancelToken |
     stream = backend.stream(request)
     try:
         for piece in stream:
-            text += piece
-            tokens += 1
-            cut = _first_stop(text, request.stop)
-            lines_end = _line_limit(text, request.max_lines)
-            if lines_end is not None and (cut is None or lines_end < cut):
-                cut = lines_end
-            if cut is not None:
-                text = text[:cut]
-                finish = "stop"
-                break
-            if request.settled is not None and request.settled(text):
-                finish = "stop"
-                break
+            if piece:  # else a checkpoint in the prompt's evaluation
+                text += piece
+                tokens += 1
+                cut = _first_stop(text, request.stop)
+                lines_end = _line_limit(text, request.max_lines)
+                if lines_end is not None and (cut is None or lines_end < cut):
+                    cut = lines_end
+                if cut is not None:
+                    text = text[:cut]
+                    finish = "stop"
+                    break
+                if request.settled is not None and request.settled(text):
+                    finish = "stop"
+                    break
             if cancel is not None and cancel.cancelled:
                 finish = "cancelled"
                 break

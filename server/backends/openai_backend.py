@@ -71,6 +71,7 @@ class OpenAIBackend:
         self.profile = profile
         self.tokenizer = tokenizer
         self.trained_context: int | None = None
+        self.prompt_rate: float | None = None  # the server evaluates the prompt; how fast is not ours to see
         """The model dir's trained length, for the pipeline's context budget (as with the in-process engines)."""
         handlers: list[urllib.request.BaseHandler] = [_RefuseRedirects()]
         if is_loopback(urlsplit(self.url).hostname or ""):

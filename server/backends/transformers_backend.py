@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,7 +29,7 @@ from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 from assistant.config import SMALL_MODEL_PARAMETERS
 from assistant.healing import Healer, healer_for, split_prompt
 from assistant.models import Loaded
-from server.backends.base import Capabilities, GenerationCounts, GenerationRequest, trained_context
+from server.backends.base import Capabilities, GenerationCounts, GenerationRequest, PromptRate, trained_context
 from server.drafts import Drafts, agreed_length
 
 
@@ -63,6 +64,7 @@ class TransformersBackend:
         for nothing)."""
         self.trained_context = trained_context(loaded.manifest)
         """Longest sequence a model trained from scratch has seen (None: a pretrained base, or unknown)."""
+        self._rate = PromptRate()
         self._healer: Healer | bool | None = False
         """Token healing for prompts that end with the prefix (`assistant.healing`): built on first use (False:
         not yet; None: this tokenizer cannot be healed)."""
@@ -75,6 +77,10 @@ class TransformersBackend:
             if token in vocab:
                 ids.add(vocab[token])
         return ids
+
+    @property
+    def prompt_rate(self) -> float | None:
+        return self._rate.value
 
     def configure(self, kv_reuse: bool, draft_tokens: int) -> None:
         self.set_prompt_cache(kv_reuse)
@@ -132,6 +138,7 @@ class TransformersBackend:
         generated: list[int] = []
         text = emitted = ""
         end: list[int] = []
+        started, evaluated = time.monotonic(), len(pending)
         try:
             while len(generated) < request.max_new_tokens:
                 remaining = healed[len(text):]  # of the taken-back text, what the model has not spelled again
@@ -139,6 +146,9 @@ class TransformersBackend:
                 draft = drafts.propose(ids + generated, len(generated), room) \
                     if drafts is not None and not remaining else []
                 logits = self._feed(past, fed, pending + draft, len(draft) + 1)  # [len(draft) + 1, vocab]
+                if evaluated:
+                    self._rate.add(evaluated, time.monotonic() - started)
+                    evaluated = 0
                 if remaining and healer is not None:
                     allowed = torch.full_like(logits[0], float("-inf"))
                     allowed[healer.allowed(remaining)] = 0

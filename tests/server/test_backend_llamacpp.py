@@ -18,7 +18,7 @@ from assistant.modeldir import read_manifest, write_manifest
 from assistant.prompt import FimInput, render_prompt
 from server.backends import chosen_backend, load_backend
 from server.backends.base import CancelToken, GenerationRequest, generate
-from server.backends.llamacpp_backend import LlamaCppBackend, choose_gguf
+from server.backends.llamacpp_backend import PROMPT_CHUNK, LlamaCppBackend, choose_gguf
 from trainer.export.export import export
 
 
@@ -147,6 +147,40 @@ def test_streams_stop_between_tokens_and_free_the_model(model_dir: Path) -> None
     assert generate(backend, GenerationRequest(prompt, max_new_tokens=24), cancel).finish == "cancelled"
     short = generate(backend, GenerationRequest(prompt, max_new_tokens=3))
     assert short.tokens <= 3 and full.text.startswith(short.text)
+
+
+def test_a_long_prompt_is_evaluated_in_chunks_that_a_newer_request_can_stop_between(model_dir: Path) -> None:
+    """A stale request does not hold the model for its whole prompt: its stream checkpoints (an empty piece) after
+    every PROMPT_CHUNK tokens, `generate` stops there when cancelled, and what was evaluated stays in the KV cache
+    for the next request to reuse."""
+    backend = load_backend(server_cfg(model_dir, backend="llama-cpp"), model_dir)
+    assert isinstance(backend, LlamaCppBackend)
+    backend.configure(kv_reuse=True, draft_tokens=0)
+    prompt = fim_prompts(backend, 4)[3]
+    assert len(backend.encode(prompt)) > 2 * PROMPT_CHUNK
+    expected = generate(backend, GenerationRequest(prompt, max_new_tokens=8))
+    backend.set_prompt_cache(True)  # drops the cache
+    cancel = CancelToken()
+    stream = cast(Generator[str, None, None], backend.stream(GenerationRequest(prompt, max_new_tokens=8)))
+    assert next(stream) == ""  # one chunk evaluated, nothing generated yet
+    stream.close()
+    assert backend.decoded_tokens and len(backend._held) == PROMPT_CHUNK
+
+    class CancelAtCheckpoint:  # the request is superseded while its prompt is evaluated
+        def __init__(self) -> None:
+            self.calls = 0
+
+        @property
+        def cancelled(self) -> bool:
+            self.calls += 1
+            return self.calls > 1
+
+    backend.set_prompt_cache(True)
+    stopped = generate(backend, GenerationRequest(prompt, max_new_tokens=8), cast(CancelToken, CancelAtCheckpoint()))
+    assert (stopped.finish, stopped.text, stopped.tokens) == ("cancelled", "", 0)
+    assert len(backend._held) == PROMPT_CHUNK
+    again = generate(backend, GenerationRequest(prompt, max_new_tokens=8), cancel)
+    assert again.text == expected.text and backend.reused_tokens == PROMPT_CHUNK
 
 
 def test_choosing_the_gguf_file(tmp_path: Path) -> None:
