@@ -21,8 +21,9 @@ from assistant.snippets import select_snippets
 MAX_CHARS_PER_TOKEN = 64
 """No token covers more characters than this; lets a huge document be cut before it is split into lines."""
 
-STEADY_LINES = 8
-"""The window above the cursor starts at a multiple of this many lines (`steady_start`)."""
+MOVE_SHARE = 0.25
+"""A window above the cursor placed afresh leaves this share of the budget free, so that typing fills it before
+the window has to move (`steady_start`)."""
 
 OPENERS = (":", "{", "(", "[", "=>", "->", " do", " then", "begin")
 """Line endings that start a block: the one place a multi-line completion is offered."""
@@ -38,6 +39,12 @@ class CompletionRequest:
     language_id: str = ""
     open_documents: tuple[tuple[str, str], ...] = ()
     """(path, text) of other open documents, most recently used first: where snippets come from."""
+    window_start: int | None = None
+    """The line the last prompt's window for this document started at (`Context.window_start`), if any: kept
+    while the window from there still fits the budget (`steady_start`)."""
+    fresh_tokens: int | None = None
+    """Most tokens of the part above the cursor when its window is placed afresh (the server's estimate of what the
+    engine evaluates quickly enough); None: no limit beyond the budget's."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,8 @@ class Context:
     """Indentation of the line that opens a block right before the cursor; None when no block starts here."""
     in_comment_or_string: bool = False
     """The cursor is inside a line comment or a string of its line: completions stay on that line."""
+    window_start: int = 0
+    """The document's line (from 0) the prefix starts at."""
 
     @property
     def max_lines(self) -> int | None:
@@ -73,30 +82,57 @@ def build_context(req: CompletionRequest, count_tokens: Callable[[str], int], cf
     prefix, suffix = trim_context(_tail_lines(before, budget * MAX_CHARS_PER_TOKEN),
                                   _head_lines(after, budget * MAX_CHARS_PER_TOKEN), count_tokens, budget,
                                   cfg.suffix_share)
-    prefix = steady_start(before, prefix)
+    prefix, start = steady_start(before, prefix, count_tokens, req.window_start, req.fresh_tokens)
     fim = FimInput(prefix=prefix, suffix=suffix, path=req.path, language=lang.name if lang else "",
                    snippets=snippets)
     line_prefix = before[before.rfind("\n") + 1:]
     line_suffix = after.split("\n", 1)[0].rstrip("\r")
     return Context(fim=fim, line_prefix=line_prefix, line_suffix=line_suffix,
                    block_indent=block_indent(before, line_prefix, line_suffix),
-                   in_comment_or_string=in_comment_or_string(line_prefix, lang.line_comment if lang else None))
+                   in_comment_or_string=in_comment_or_string(line_prefix, lang.line_comment if lang else None),
+                   window_start=start)
 
 
-def steady_start(before: str, prefix: str) -> str:
-    """`prefix` (a tail of `before` in whole lines) cut to start at a line number that is a multiple of
-    `STEADY_LINES`, when it does not already start at the top of the document.
+def steady_start(before: str, prefix: str, count_tokens: Callable[[str], int], previous: int | None = None,
+                 fresh_tokens: int | None = None) -> tuple[str, int]:
+    """`prefix` (a tail of `before` in whole lines that fits the budget) cut to start at a steady line, and that
+    line's number in the document.
 
-    The window's first line then stays put while the user types on (instead of moving down a line with every
-    line typed), so the prompt's start stays the same and the backend reuses its KV cache for everything up to
-    the cursor. It costs at most `STEADY_LINES - 1` lines of the oldest context.
+    The prompt's start is what lets the backend reuse its KV cache for everything up to the cursor, so the window
+    stays put while the user types instead of moving down a line with every line typed:
+    - `previous` (the line the document's last window started at) is kept while the window from there fits and
+      holds at least half the lines a window placed afresh would. A token count that goes down and up again as a
+      word is typed therefore never moves the window back and forth, and a cold prompt is evaluated once.
+    - Otherwise the window is placed afresh: from the top of the document when all of it fits; else it leaves
+      `MOVE_SHARE` of the budget free for typing, and holds at most `fresh_tokens` tokens. It then grows as the
+      user types on, until it no longer fits.
     """
-    dropped = before.count("\n", 0, len(before) - len(prefix))
-    extra = -dropped % STEADY_LINES
-    if dropped == 0 or extra == 0:
-        return prefix
-    lines = prefix.splitlines(keepends=True)
-    return "".join(lines[min(extra, len(lines) - 1):])  # the cursor's line always stays
+    cursor_line = before.count("\n")
+    dropped = before.count("\n", 0, len(before) - len(prefix))  # lines above the fitted window
+    lines = prefix.split("\n")
+    costs = [count_tokens(line + "\n") for line in lines[:-1]] + [count_tokens(lines[-1])]
+    total = sum(costs)
+    if dropped == 0 and (fresh_tokens is None or total <= fresh_tokens):
+        fresh = 0
+    else:
+        cap = total * (1 - MOVE_SHARE) if dropped else total
+        cap = min(cap, fresh_tokens) if fresh_tokens is not None else cap
+        kept, used = 1, costs[-1]  # the cursor's line always stays
+        while kept < len(costs) and used + costs[-1 - kept] <= cap:
+            used += costs[-1 - kept]
+            kept += 1
+        fresh = dropped + len(costs) - kept
+    keep = previous is not None and dropped <= previous <= cursor_line and previous <= (fresh + cursor_line) // 2 + 1
+    start = previous if keep and previous is not None else fresh
+    return _drop_lines(prefix, start - dropped), start
+
+
+def _drop_lines(text: str, count: int) -> str:
+    """`text` without its first `count` lines."""
+    at = 0
+    for _ in range(count):
+        at = text.index("\n", at) + 1
+    return text[at:]
 
 
 def block_indent(before: str, line_prefix: str, line_suffix: str) -> int | None:

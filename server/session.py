@@ -12,6 +12,7 @@ Every request gets `server.time_budget_ms` from its arrival, queueing included.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
@@ -35,6 +36,10 @@ from server.startup import Loader, load_completer, read_eval_summary, resolve_se
 from server.telemetry import Item, Telemetry
 
 log = logging.getLogger("assistant.server")
+
+COLD_SHARE = 0.5
+"""Share of the time budget a prompt evaluated from scratch may take: a window placed afresh above the cursor holds
+what the engine evaluates in that time (`context.steady_start`), and grows from there as the user types."""
 
 StatusCallback = Callable[[str, str], None]
 """(state, message): the `$/assistant/status` notification, sent from the event loop."""
@@ -73,6 +78,8 @@ class Session:
         self.model_thread = ModelThread()
         self.last: dict[str, _Last] = {}
         self._recent: OrderedDict[str, None] = OrderedDict()
+        self._windows: dict[str, int] = {}
+        """The line each document's last prompt started at (`context.steady_start`), so the next one starts there."""
         self.feedback = Feedback(Telemetry(None))
         self.on_status: StatusCallback = lambda state, message: None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -156,7 +163,11 @@ class Session:
         completer = self.completer
         if completer is None or job.token.cancelled:
             return None
-        prepared = completer.prepare(req)
+        rate = completer.backend.prompt_rate
+        fresh = int(rate * self.server_cfg.time_budget_ms / 1000 * COLD_SHARE) if rate else None
+        prepared = completer.prepare(dataclasses.replace(req, window_start=self._windows.get(job.uri),
+                                                         fresh_tokens=fresh))
+        self._windows[job.uri] = prepared.context.window_start
         cached = completer.from_cache(prepared)
         if cached is not None:
             return None if job.prefetch else cached
@@ -216,6 +227,7 @@ class Session:
         """The document was closed: drop what was kept for it and stop its work."""
         self.last.pop(uri, None)
         self._recent.pop(uri, None)
+        self._windows.pop(uri, None)
         self.model_thread.cancel(uri)
 
     def close(self) -> None:

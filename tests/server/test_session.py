@@ -31,6 +31,7 @@ class ScriptedModel:
     profile = get_profile("tiny")
     capabilities = Capabilities()
     trained_context: int | None = None
+    prompt_rate: float | None = None
 
     def __init__(self, answer: str = "result = x * 2\n    return result", delay: float = 0.0) -> None:
         self.answer = answer
@@ -206,3 +207,30 @@ async def test_a_model_that_fails_to_load_leaves_a_session_that_answers_nothing(
 
 
 pytestmark = pytest.mark.timeout(60)
+
+
+async def test_a_documents_window_is_kept_between_requests_and_a_cold_one_is_sized_by_the_engines_speed(
+        tmp_path: Path) -> None:
+    """The session hands each request the line its document's last prompt started at, and a window placed afresh
+    holds what the engine evaluates in half the time budget (here 1 s at 80 words a second: 40 words)."""
+    model = ScriptedModel(answer="x")
+    model.prompt_rate = 80.0
+    session = await started(tmp_path, model, time_budget_ms=1000, context_tokens=400, snippet_share=0.0,
+                            prefetch=False, result_cache=False, typed_through=False)
+    body = "".join(f"line {i} of the file\n" for i in range(200))
+
+    def first_line(prompt: str) -> int:
+        return int(prompt.split("line ", 1)[1].split()[0])
+
+    await session.complete("file:///m.py", CompletionRequest(body + "x =", len(body) + 3, "m.py", "python"))
+    start = first_line(model.prompts[-1])
+    assert len(model.prompts[-1].split("<fim_suffix>")[0].split()) <= 40 + 2  # the window and its file header
+    for n in range(1, 6):  # lines typed: the same first line, a growing window
+        text = body + "".join(f"typed {i}\n" for i in range(n)) + "x ="
+        await session.complete("file:///m.py", CompletionRequest(text, len(text), "m.py", "python"))
+        assert first_line(model.prompts[-1]) == start
+    session.forget("file:///m.py")
+    model.prompt_rate = None  # not measured: a fresh window takes three quarters of the budget
+    await session.complete("file:///m.py", CompletionRequest(body + "x =", len(body) + 3, "m.py", "python"))
+    assert first_line(model.prompts[-1]) < start
+    session.close()
