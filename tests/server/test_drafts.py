@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.drafts import KEPT_COMPLETIONS, MAX_NGRAM, Drafts, longest_tail_match
+from server.drafts import FIRST_LENGTH, KEPT_COMPLETIONS, MAX_NGRAM, Drafts, longest_tail_match
 
 END = 99
 
@@ -10,7 +10,10 @@ END = 99
 def test_a_tail_seen_earlier_in_the_sequence_proposes_what_followed_it() -> None:
     # ... f(a, b) ... f(a, -> b) ...
     sequence = [10, 1, 2, 3, 4, 5, 11, 12, 1, 2]
-    assert Drafts(8).propose(sequence, 0, 8) == [3, 4, 5, 11, 12, 1, 2]
+    drafts = Drafts(8)
+    assert drafts.propose(sequence, 0, 8) == [3, 4, 5, 11][:FIRST_LENGTH]  # short until drafts prove right
+    drafts.checked(FIRST_LENGTH, FIRST_LENGTH)
+    assert drafts.propose(sequence, 0, 8) == [3, 4, 5, 11, 12, 1, 2]
     assert Drafts(8).propose(sequence, 0, 2) == [3, 4]  # at most `limit`
     assert Drafts(2).propose(sequence, 0, 8) == [3, 4]  # at most the draft length
 
@@ -58,8 +61,12 @@ def test_the_most_recent_completions_are_kept_and_searched_first() -> None:
     assert drafts.propose([9], 0, 16) == [70 + KEPT_COMPLETIONS - 1]
 
 
-def test_draft_length_doubles_after_a_full_match_and_halves_after_a_miss() -> None:
+def test_draft_length_starts_short_doubles_after_a_full_match_and_halves_after_a_miss() -> None:
     drafts = Drafts(16)
+    assert drafts.length == FIRST_LENGTH  # short at first: a wrong guess costs a share of a pass per token
+    drafts.checked(4, 4)
+    drafts.checked(8, 8)
+    assert drafts.length == 16
     drafts.checked(16, 3)
     assert drafts.length == 8
     drafts.checked(8, 0)
