@@ -13,7 +13,7 @@ at most 0.4).
 
 Then the floor, in the same run once both servers have stopped: the bare engine (the same backend, loaded in
 this process) on the prompts the pauses ask for, each already in its KV cache, generating as many tokens as
-the `on` server's model calls did (median), with no LSP, no context building, no stop rules and no
+the `on` server's model calls that ran to their end did (median), with no LSP, no context building, no stop rules and no
 postprocessing. The `on` p50 over the floor p50 is our own overhead (target: at most 1.5).
 """
 
@@ -163,7 +163,10 @@ def _figures(tally: Any, telemetry: Path) -> dict[str, Any]:
     served = [e for e in events if e["event"] == "served"]
     generations = [e for e in events if e["event"] == "generation"]
     calls = len(generations)
-    asked = [e.get("tokens") or 0 for e in generations if not e.get("prefetch")]
+    # The completions a request waited for to their end: a call cancelled after a token or two, because the
+    # user typed on, is no completion, and would make the floor's one look short.
+    finished = [e.get("tokens") or 0 for e in generations
+                if not e.get("prefetch") and e.get("finish") in ("stop", "length")]
     call_ms = [e["seconds"] * 1000 for e in generations if not e.get("prefetch") and "seconds" in e]
     reused = [e.get("reused_tokens") or 0 for e in generations]
     drafted = sum(e.get("drafted_tokens") or 0 for e in generations)
@@ -179,7 +182,7 @@ def _figures(tally: Any, telemetry: Path) -> dict[str, Any]:
         "reused_prompt_tokens_mean": sum(reused) / len(reused) if reused else None,
         "drafted_tokens": drafted,
         "draft_acceptance": agreed / drafted if drafted else None,
-        "tokens_per_call_p50": percentile(asked, 50),
+        "tokens_per_call_p50": percentile(finished, 50),
         "model_call_p50_ms": percentile(call_ms, 50), "model_call_p95_ms": percentile(call_ms, 95),
         "prefetch_calls": sum(bool(e.get("prefetch")) for e in generations),
     }
