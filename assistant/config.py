@@ -163,6 +163,10 @@ class ServerConfig:
     draft_tokens: int = opt(16, "Speculative decoding: check up to this many tokens guessed from the prompt and the "
                             "last completions in one forward pass (greedy output unchanged; transformers and "
                             "llama-cpp backends); 0: off.", min=0, max=64)
+    cold_prompt_share: float = opt(0.5, "Share of time_budget_ms a prompt evaluated from scratch may take: a window "
+                                   "placed afresh above the cursor holds what the engine evaluates in that time "
+                                   "(its best measured rate), then grows as you type; 0: no limit but the context "
+                                   "budget.", min=0.0, max=1.0)
 
 
 @dataclass

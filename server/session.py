@@ -37,10 +37,6 @@ from server.telemetry import Item, Telemetry
 
 log = logging.getLogger("assistant.server")
 
-COLD_SHARE = 0.5
-"""Share of the time budget a prompt evaluated from scratch may take: a window placed afresh above the cursor holds
-what the engine evaluates in that time (`context.steady_start`), and grows from there as the user types."""
-
 StatusCallback = Callable[[str, str], None]
 """(state, message): the `$/assistant/status` notification, sent from the event loop."""
 
@@ -163,8 +159,8 @@ class Session:
         completer = self.completer
         if completer is None or job.token.cancelled:
             return None
-        rate = completer.backend.prompt_rate
-        fresh = int(rate * self.server_cfg.time_budget_ms / 1000 * COLD_SHARE) if rate else None
+        rate, share = completer.backend.prompt_rate, self.server_cfg.cold_prompt_share
+        fresh = int(rate * self.server_cfg.time_budget_ms / 1000 * share) if rate and share else None
         prepared = completer.prepare(dataclasses.replace(req, window_start=self._windows.get(job.uri),
                                                          fresh_tokens=fresh))
         self._windows[job.uri] = prepared.context.window_start

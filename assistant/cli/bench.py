@@ -3,8 +3,9 @@
     assistant bench latency --repo R [--examples 6] [--max-chars 240] [--keystroke-ms 60] [--backend B] [--json]
 
 Two servers run the repository's model: one as configured (KV reuse, result cache, typed-through reuse,
-prefetch and speculative decoding on by default), one with those five off (time budget, cancellation and
-stopping once the ghost text is settled stay on in both). The same scripted typist (`server.replay`) types
+prefetch, speculative decoding and cold prompts sized to the engine's speed, all on by default), one with those
+six off (time budget, cancellation, the steady window above the cursor and stopping once the ghost text is
+settled stay on in both). The same scripted typist (`server.replay`) types
 the repository's held-out code into each, one example on one then on the other, so that both see the same
 machine load. Printed per server: time to ghost text p50/p95 at the typist's pauses, model calls per
 accepted character, how often an answer came without a model call, how often the shown ghost text was what
@@ -35,7 +36,7 @@ TARGET_OVER_FLOOR = 1.5
 FLOOR_PROMPTS = 48
 """Most pause prompts the floor is timed on (spread over the examples)."""
 FEATURES_OFF = {"kv_reuse": False, "result_cache": False, "typed_through": False, "prefetch": False,
-                "draft_tokens": 0}
+                "draft_tokens": 0, "cold_prompt_share": 0.0}
 """The latency features, and the settings that turn them off (the `off` server)."""
 
 

@@ -92,7 +92,10 @@ class GenerationCounts:
 
 
 class PromptRate:
-    """Prompt tokens a second, from the evaluations of a prompt's tokens not in the KV cache (a running mean)."""
+    """Prompt tokens a second: the best rate seen evaluating a prompt's tokens that were not in the KV cache.
+
+    The best, not a mean: a busy machine only ever makes an evaluation slower, so the best rate is what the engine
+    can do, and the sizes the server derives from it do not move with the load of the moment."""
 
     MIN_TOKENS = 64
     """Fewer tokens than this time too little to tell."""
@@ -102,8 +105,7 @@ class PromptRate:
 
     def add(self, tokens: int, seconds: float) -> None:
         if tokens >= self.MIN_TOKENS and seconds > 0:
-            rate = tokens / seconds
-            self.value = rate if self.value is None else (self.value + rate) / 2
+            self.value = max(self.value or 0.0, tokens / seconds)
 
 
 class Backend(Protocol):

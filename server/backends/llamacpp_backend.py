@@ -141,14 +141,15 @@ class LlamaCppBackend:
         return self._rate.value
 
     def warm_up(self) -> None:
-        """Evaluate a prompt of PROMPT_CHUNK tokens once, so that the first request finds the engine warm and its
-        prompt rate known."""
-        text = (__doc__ or "") * (1 + 4 * PROMPT_CHUNK // max(1, len(__doc__ or "")))
-        tokens = self.encode(text)[:PROMPT_CHUNK]
+        """Evaluate two chunks of a prompt, so that the first request finds the engine warm and its prompt rate
+        known."""
+        text = (__doc__ or "") * (1 + 8 * PROMPT_CHUNK // max(1, len(__doc__ or "")))
+        tokens = self.encode(text)[:2 * PROMPT_CHUNK]
         with self._lock:
-            started = time.monotonic()
-            self._decode(tokens, 1)
-            self._rate.add(len(tokens), time.monotonic() - started)
+            for chunk in (tokens[:PROMPT_CHUNK], tokens[PROMPT_CHUNK:]):
+                started = time.monotonic()
+                self._decode(chunk, 1)
+                self._rate.add(len(chunk), time.monotonic() - started)
             self._forget(0)
 
     def configure(self, kv_reuse: bool, draft_tokens: int) -> None:
