@@ -25,8 +25,8 @@ KEPT_COMPLETIONS = 4
 """Recent completions (with the end of their prompt) that drafts are looked up in."""
 
 FIRST_LENGTH = 4
-"""A draft's length before drafts have proved right: on a CPU each draft token costs about a third of a model pass
-(measured on llama.cpp), so long guesses must earn their length."""
+"""A draft's length before drafts have proved right: on a CPU each draft token costs a good share of a model pass
+of its own, so long guesses must earn their length."""
 
 KEPT_PROMPT_TOKENS = 64
 """Tokens before a kept completion, so a tail that ends in the typed text still finds its place in it."""

@@ -43,8 +43,8 @@ from server.backends.base import Capabilities, GenerationCounts, GenerationReque
 from server.drafts import Drafts, agreed_length
 
 PROMPT_CHUNK = 128
-"""Prompt tokens evaluated between two checkpoints: about 0.2 s for a 135M model on two cores, at about 10% more
-than one batch of 512 costs (measured with `assistant bench latency`'s model)."""
+"""Prompt tokens evaluated between two checkpoints: small enough that a stale prompt is soon stopped, large
+enough that a cold prompt costs little more than in batches of n_batch."""
 
 
 def choose_gguf(model_dir: Path, entries: list[dict[str, Any]], setting: str) -> tuple[Path, Path | None, str]:
