@@ -10,6 +10,7 @@ prompts the model was trained on.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -73,6 +74,7 @@ class Context:
 
 
 def build_context(req: CompletionRequest, count_tokens: Callable[[str], int], cfg: ServerConfig) -> Context:
+    count_tokens = functools.cache(count_tokens)  # trimming and `steady_start` count the same lines
     offset = max(0, min(req.offset, len(req.text)))
     before, after = req.text[:offset], req.text[offset:]
     lang = language_from_lsp_id(req.language_id, req.path)
@@ -122,8 +124,9 @@ def steady_start(before: str, prefix: str, count_tokens: Callable[[str], int], p
             used += costs[-1 - kept]
             kept += 1
         fresh = dropped + len(costs) - kept
-    keep = previous is not None and dropped <= previous <= cursor_line and previous <= (fresh + cursor_line) // 2 + 1
-    start = previous if keep and previous is not None else fresh
+    start = fresh
+    if previous is not None and dropped <= previous <= min(cursor_line, (fresh + cursor_line) // 2 + 1):
+        start = previous
     return _drop_lines(prefix, start - dropped), start
 
 

@@ -148,7 +148,7 @@ class LlamaCppBackend:
         with self._lock:
             for chunk in (tokens[:PROMPT_CHUNK], tokens[PROMPT_CHUNK:]):
                 started = time.monotonic()
-                self._decode(chunk, 1)
+                self._decode(chunk, 0)
                 self._rate.add(len(chunk), time.monotonic() - started)
             self._forget(0)
 

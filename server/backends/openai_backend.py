@@ -71,8 +71,9 @@ class OpenAIBackend:
         self.profile = profile
         self.tokenizer = tokenizer
         self.trained_context: int | None = None
-        self.prompt_rate: float | None = None  # the server evaluates the prompt; how fast is not ours to see
         """The model dir's trained length, for the pipeline's context budget (as with the in-process engines)."""
+        self.prompt_rate: float | None = None
+        """Not measured: the other server evaluates the prompt, and how fast is not ours to see."""
         handlers: list[urllib.request.BaseHandler] = [_RefuseRedirects()]
         if is_loopback(urlsplit(self.url).hostname or ""):
             # A proxy from the environment must not swallow requests to a server on this machine.
